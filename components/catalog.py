@@ -1,0 +1,218 @@
+"""The OpenStack API services kolla-ha knows, as data.
+
+Adding a service is adding an entry here plus its templates under configs/<name>/,
+the way kolla-ansible keeps a `<service>_services` map per role. Components read
+ports, health URLs, config files and one-shot steps from this table and never from
+literals of their own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A template rendered into /var/lib/kolla/config_files/ and copied to `dest`."""
+
+    template: str
+    dest: str
+    owner: str
+    perm: str = "0600"
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str
+    image: str
+    port: int
+    service_type: str | None  # keystone catalogue type; None: not registered (horizon)
+    url_suffix: str = ""
+    group: str = "control"
+    database: str | None = None
+    rabbitmq: bool = False
+    keystone_user: bool = True
+    health_path: str = "/"
+    command: str = ""
+    db_sync: str | None = None
+    config_files: tuple[ConfigFile, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    # folders the service writes to, kept in named volumes across container replacement
+    volumes: tuple[tuple[str, str], ...] = ()
+    owner: str = "root"
+    extra_dirs: tuple[str, ...] = field(default=())
+
+
+def _uwsgi(service: str, owner: str) -> ConfigFile:
+    return ConfigFile("uwsgi/uwsgi.ini.j2", f"/etc/{service}/{service}-uwsgi.ini", owner, "0640")
+
+
+CATALOG: dict[str, ApiSpec] = {
+    s.name: s
+    for s in (
+        ApiSpec(
+            name="keystone",
+            image="keystone",
+            port=5000,
+            service_type="identity",
+            url_suffix="/v3",
+            database="keystone",
+            keystone_user=False,
+            health_path="/v3",
+            owner="keystone",
+            command="uwsgi --ini /etc/keystone/keystone-uwsgi.ini",
+            db_sync="keystone-manage --config-file /etc/keystone/keystone.conf db_sync",
+            config_files=(
+                ConfigFile("keystone/keystone.conf.j2", "/etc/keystone/keystone.conf", "keystone", "0640"),
+                _uwsgi("keystone", "keystone"),
+            ),
+            volumes=(("keystone_logs", "/var/log/keystone"),),
+        ),
+        ApiSpec(
+            name="glance-api",
+            image="glance-api",
+            port=9292,
+            service_type="image",
+            database="glance",
+            health_path="/healthcheck",
+            owner="glance",
+            command="glance-api --config-file /etc/glance/glance-api.conf",
+            db_sync="glance-manage --config-file /etc/glance/glance-api.conf db_sync",
+            config_files=(
+                ConfigFile("glance/glance-api.conf.j2", "/etc/glance/glance-api.conf", "glance", "0640"),
+                ConfigFile("glance/glance-api-paste.ini.j2", "/etc/glance/glance-api-paste.ini", "glance", "0640"),
+            ),
+            depends_on=("keystone",),
+            volumes=(("glance", "/var/lib/glance"),),
+        ),
+        ApiSpec(
+            name="placement-api",
+            image="placement-api",
+            port=8778,
+            service_type="placement",
+            database="placement",
+            owner="placement",
+            command="uwsgi --ini /etc/placement/placement-uwsgi.ini",
+            db_sync="placement-manage --config-file /etc/placement/placement.conf db sync",
+            config_files=(
+                ConfigFile("placement/placement.conf.j2", "/etc/placement/placement.conf", "placement", "0640"),
+                _uwsgi("placement", "placement"),
+            ),
+            depends_on=("keystone",),
+        ),
+        ApiSpec(
+            name="nova-api",
+            image="nova-api",
+            port=8774,
+            service_type="compute",
+            url_suffix="/v2.1",
+            database="nova",
+            rabbitmq=True,
+            owner="nova",
+            command="nova-api --config-file /etc/nova/nova.conf",
+            db_sync="nova-manage --config-file /etc/nova/nova.conf api_db sync",
+            config_files=(ConfigFile("nova/nova.conf.j2", "/etc/nova/nova.conf", "nova", "0640"),),
+            depends_on=("keystone", "placement-api", "glance-api", "neutron-server"),
+        ),
+        ApiSpec(
+            name="neutron-server",
+            image="neutron-server",
+            port=9696,
+            service_type="network",
+            database="neutron",
+            rabbitmq=True,
+            owner="neutron",
+            command=(
+                "neutron-server --config-file /etc/neutron/neutron.conf "
+                "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini"
+            ),
+            db_sync=(
+                "neutron-db-manage --config-file /etc/neutron/neutron.conf "
+                "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head"
+            ),
+            config_files=(
+                ConfigFile("neutron/neutron.conf.j2", "/etc/neutron/neutron.conf", "neutron", "0640"),
+                ConfigFile("neutron/ml2_conf.ini.j2", "/etc/neutron/plugins/ml2/ml2_conf.ini", "neutron", "0640"),
+            ),
+            depends_on=("keystone",),
+        ),
+        ApiSpec(
+            name="cinder-api",
+            image="cinder-api",
+            port=8776,
+            service_type="volumev3",
+            url_suffix="/v3/%(project_id)s",
+            database="cinder",
+            rabbitmq=True,
+            owner="cinder",
+            command="uwsgi --ini /etc/cinder/cinder-uwsgi.ini",
+            db_sync="cinder-manage --config-file /etc/cinder/cinder.conf db sync",
+            config_files=(
+                ConfigFile("cinder/cinder.conf.j2", "/etc/cinder/cinder.conf", "cinder", "0640"),
+                _uwsgi("cinder", "cinder"),
+            ),
+            depends_on=("keystone",),
+        ),
+        ApiSpec(
+            name="horizon",
+            image="horizon",
+            port=80,
+            service_type=None,
+            keystone_user=False,
+            health_path="/auth/login/",
+            owner="horizon",
+            command="uwsgi --ini /etc/openstack-dashboard/horizon-uwsgi.ini",
+            config_files=(
+                ConfigFile(
+                    "horizon/local_settings.py.j2",
+                    "/etc/openstack-dashboard/local_settings.py",
+                    "horizon",
+                    "0640",
+                ),
+                ConfigFile("uwsgi/uwsgi.ini.j2", "/etc/openstack-dashboard/horizon-uwsgi.ini", "horizon", "0640"),
+            ),
+            depends_on=("keystone",),
+        ),
+        ApiSpec(
+            name="swift-proxy-server",
+            image="swift-proxy",
+            port=8080,
+            service_type="object-store",
+            url_suffix="/v1/AUTH_%(project_id)s",
+            health_path="/healthcheck",
+            owner="swift",
+            command="swift-proxy-server /etc/swift/proxy-server.conf",
+            config_files=(
+                ConfigFile("swift/proxy-server.conf.j2", "/etc/swift/proxy-server.conf", "swift", "0640"),
+                ConfigFile("swift/swift.conf.j2", "/etc/swift/swift.conf", "swift", "0640"),
+            ),
+            depends_on=("keystone",),
+        ),
+    )
+}
+
+DEFAULT_ENABLED: tuple[str, ...] = (
+    "keystone",
+    "glance-api",
+    "placement-api",
+    "nova-api",
+    "neutron-server",
+    "cinder-api",
+    "horizon",
+)
+
+
+def deploy_order(enabled: tuple[str, ...]) -> list[str]:
+    """Enabled services ordered so that every service comes after its dependencies."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for dep in CATALOG[name].depends_on:
+            if dep in enabled:
+                visit(dep)
+        ordered.append(name)
+
+    for name in enabled:
+        visit(name)
+    return ordered

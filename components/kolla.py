@@ -1,0 +1,195 @@
+"""The kolla container contract, in one place.
+
+Every service container kolla-ha runs is made here: host networking, config files and a
+`config.json` uploaded into /var/lib/kolla/config_files/ (kolla_start copies them with
+their owner and mode), KOLLA_CONFIG_STRATEGY=COPY_ALWAYS, named volumes, a restart
+policy, a health check, and `wait` so a container only counts as created once healthy.
+That last point is what makes a depends_on chain of containers a rolling update gated
+on health.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_docker as docker
+
+from components.host import HostNode
+
+CONFIG_DIR = "/var/lib/kolla/config_files"
+LOG_OPTS = {"max-size": "50m", "max-file": "5"}
+
+
+@dataclass(frozen=True)
+class KollaFile:
+    """One config file: rendered content, where kolla_start copies it, owner and mode."""
+
+    name: str
+    dest: str
+    owner: str
+    perm: str
+    content: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    test: str
+    interval_s: int = 10
+    timeout_s: int = 10
+    retries: int = 6
+    start_period_s: int = 10
+
+
+@dataclass(frozen=True)
+class KollaService:
+    """What a tier asks of one container on one host."""
+
+    name: str
+    image: str
+    command: str
+    files: Sequence[KollaFile] = ()
+    volumes: Sequence[tuple[str, str]] = ()
+    permissions: Sequence[dict[str, object]] = ()
+    healthcheck: HealthCheck | None = None
+    capabilities: Sequence[str] = ()
+    hosts: Sequence[tuple[str, str]] = ()
+    wait_timeout_s: int = 300
+    stop_grace_s: int = 30
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def config_json(command: str, files: Sequence[KollaFile], permissions: Sequence[dict[str, object]]) -> str:
+    """The config.json kolla_start reads: what to copy where, then what to exec."""
+    return json.dumps(
+        {
+            "command": command,
+            "config_files": [
+                {"source": f"{CONFIG_DIR}/{f.name}", "dest": f.dest, "owner": f.owner, "perm": f.perm}
+                for f in files
+            ],
+            "permissions": list(permissions),
+        },
+        indent=2,
+        sort_keys=True,
+    )
+
+
+def _uploads(svc: KollaService) -> list[docker.ContainerUploadArgs]:
+    # Uploads land root-only: they may hold passwords until kolla_start re-owns the copy.
+    uploads = [
+        docker.ContainerUploadArgs(
+            file=f"{CONFIG_DIR}/config.json",
+            content=config_json(svc.command, svc.files, svc.permissions),
+            permissions="0600",
+        )
+    ]
+    uploads += [
+        docker.ContainerUploadArgs(file=f"{CONFIG_DIR}/{f.name}", content=f.content, permissions="0600")
+        for f in svc.files
+    ]
+    return uploads
+
+
+def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
+    image = host.image(svc.image)
+    volumes = [
+        docker.ContainerVolumeArgs(volume_name=host.volume(vol).name, container_path=path)
+        for vol, path in svc.volumes
+    ]
+    labels = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
+    return dict(
+        name=svc.name,
+        image=image.image_id,
+        network_mode="host",
+        envs=["KOLLA_CONFIG_STRATEGY=COPY_ALWAYS", f"KOLLA_SERVICE_NAME={svc.name}"],
+        uploads=_uploads(svc),
+        volumes=volumes,
+        labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
+        hosts=[docker.ContainerHostArgs(host=n, ip=ip) for n, ip in svc.hosts] or None,
+        capabilities=docker.ContainerCapabilitiesArgs(adds=list(svc.capabilities)) if svc.capabilities else None,
+        log_driver="json-file",
+        log_opts=LOG_OPTS,
+    )
+
+
+def _options(host: HostNode, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(
+        parent=parent,
+        provider=host.provider,
+        depends_on=list(depends_on),
+        # Names are fixed (kolla style), so the old container must go before the new one.
+        delete_before_replace=True,
+        # A healthcheck edit is applied in place by the provider but never reaches the
+        # running container; replacing is the only way it takes effect.
+        replace_on_changes=["healthcheck"],
+    )
+
+
+def service_container(
+    host: HostNode,
+    svc: KollaService,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> docker.Container:
+    """A long-running kolla container that counts as created only once healthy."""
+    hc = svc.healthcheck
+    health = (
+        docker.ContainerHealthcheckArgs(
+            tests=["CMD-SHELL", hc.test],
+            interval=f"{hc.interval_s}s",
+            timeout=f"{hc.timeout_s}s",
+            retries=hc.retries,
+            start_period=f"{hc.start_period_s}s",
+        )
+        if hc
+        else None
+    )
+    return docker.Container(
+        f"{host.spec.name}-{svc.name}",
+        **_base_args(host, svc),
+        restart="unless-stopped",
+        must_run=True,
+        healthcheck=health,
+        wait=hc is not None,
+        wait_timeout=svc.wait_timeout_s,
+        destroy_grace_seconds=svc.stop_grace_s,
+        opts=_options(host, parent, depends_on),
+    )
+
+
+def one_shot_container(
+    host: HostNode,
+    svc: KollaService,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> docker.Container:
+    """A kolla bootstrap-style container run to completion (db sync, user creation).
+
+    Its exit code is checked: a failed step fails the deployment instead of letting the
+    services that need it start on a half-made database.
+    """
+    container = docker.Container(
+        f"{host.spec.name}-{svc.name}",
+        **_base_args(host, svc),
+        restart="no",
+        must_run=False,
+        attach=True,
+        logs=True,
+        opts=_options(host, parent, depends_on),
+    )
+    # Components put this Output into register_outputs so that it is awaited and a
+    # non-zero exit fails `pulumi up`.
+    container.checked_exit = container.exit_code.apply(  # type: ignore[attr-defined]
+        lambda code: _check_exit(svc.name, host.spec.name, code)
+    )
+    return container
+
+
+def _check_exit(name: str, host: str, code: int | None) -> int | None:
+    if code not in (None, 0):
+        raise RuntimeError(
+            f"one-shot step {name} on {host} exited with {code}; see `docker logs {name}` on {host}"
+        )
+    return code
