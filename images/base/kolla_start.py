@@ -125,8 +125,9 @@ def prepare(config: dict[str, Any], strategy: str, marker: Path) -> list[str]:
     if should_copy(strategy, marker):
         for entry in config.get("config_files", []):
             copy_config_file(entry)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+        if strategy == "COPY_ONCE":
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
     for entry in config.get("permissions", []):
         apply_permission(entry)
     argv = shlex.split(config["command"])

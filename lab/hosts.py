@@ -1,0 +1,93 @@
+"""Simulated hosts: containers running sshd and their own dockerd."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from images.docker_cli import docker, exists, output
+from lab import topology as t
+from lab.topology import LabHost
+
+# --privileged fails in this sandbox (no CAP_SYS_RESOURCE); these are what nested
+# dockerd, VRRP and per-netns sysctls (ip_nonlocal_bind) need instead.
+NESTED_DOCKER_FLAGS = (
+    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined",
+    "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup",
+)
+
+
+@dataclass(frozen=True)
+class HostHealth:
+    host: LabHost
+    running: bool
+    ssh_ok: bool
+    tcp_ok: bool
+
+
+def daemon_answers(url: str, timeout: float = 20) -> bool:
+    try:
+        return docker(["version", "--format", "{{.Server.Version}}"], host=url, check=False,
+                      timeout=timeout).returncode == 0
+    except Exception:  # a hung ssh counts as "does not answer"
+        return False
+
+
+def is_running(container: str) -> bool:
+    if not exists("container", container):
+        return False
+    return output(["container", "inspect", "--format", "{{.State.Running}}", container]) == "true"
+
+
+def ensure_host(host: LabHost, image_id: str, public_key: str) -> bool:
+    """Run the host container unless it already runs this image with this key."""
+    if exists("container", host.container):
+        current = output(["container", "inspect", "--format",
+                          '{{.Image}} {{.State.Running}} {{index .Config.Labels "org.kolla-ha.lab-key"}}',
+                          host.container])
+        if current == f"{image_id} true {_key_id(public_key)}":
+            return False
+        docker(["rm", "-f", host.container])
+    docker(["run", "-d", "--init", "--name", host.container, "--hostname", host.name,
+            "--label", f"{t.LAB_LABEL}=host", "--label", f"org.kolla-ha.lab-key={_key_id(public_key)}",
+            "--restart", "unless-stopped",
+            "--network", t.NETWORK, "--ip", host.address,
+            *NESTED_DOCKER_FLAGS,
+            "-v", f"{host.volume}:/var/lib/docker",
+            "-e", f"LAB_AUTHORIZED_KEY={public_key}",
+            "-e", f"LAB_REGISTRY={t.REGISTRY_FOR_HOSTS}",
+            image_id])
+    return True
+
+
+def ensure_volume(host: LabHost) -> None:
+    if not exists("volume", host.volume):
+        docker(["volume", "create", "--label", f"{t.LAB_LABEL}=host", host.volume])
+
+
+def wait_until_answering(host: LabHost, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_answers(host.tcp_url, 5) and daemon_answers(host.ssh_url, 10):
+            return
+        if not is_running(host.container):
+            logs = docker(["logs", "--tail", "20", host.container], check=False)
+            raise RuntimeError(f"{host.container} stopped:\n{logs.stderr.decode(errors='replace')}")
+        time.sleep(1)
+    raise RuntimeError(f"{host.name}: dockerd does not answer on {host.tcp_url} and "
+                       f"{host.ssh_url} after {timeout:.0f}s; see `docker logs {host.container}`")
+
+
+def health(host: LabHost) -> HostHealth:
+    running = is_running(host.container)
+    return HostHealth(host, running,
+                      running and daemon_answers(host.ssh_url),
+                      running and daemon_answers(host.tcp_url))
+
+
+def _key_id(public_key: str) -> str:
+    # The key body's tail is enough to notice a regenerated key without a label the
+    # size of the whole key.
+    return public_key.split()[1][-16:]
