@@ -7,7 +7,7 @@ literals of their own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,19 @@ class ApiSpec:
     # folders the service writes to, kept in named volumes across container replacement
     volumes: tuple[tuple[str, str], ...] = ()
     owner: str = "root"
-    extra_dirs: tuple[str, ...] = field(default=())
+    # WSGI script served by uwsgi, for services run that way.
+    wsgi: str | None = None
+    # Further databases the service owns besides `database` (nova: api and cell0).
+    extra_databases: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> str:
+        """The project name: keystone, glance, nova... (user and database names)."""
+        return self.name.split("-")[0]
+
+    @property
+    def container(self) -> str:
+        return self.name.replace("-", "_")
 
 
 def _uwsgi(service: str, owner: str) -> ConfigFile:
@@ -59,6 +71,7 @@ CATALOG: dict[str, ApiSpec] = {
             keystone_user=False,
             health_path="/v3",
             owner="keystone",
+            wsgi="/usr/bin/keystone-wsgi-public",
             command="uwsgi --ini /etc/keystone/keystone-uwsgi.ini",
             db_sync="keystone-manage --config-file /etc/keystone/keystone.conf db_sync",
             config_files=(
@@ -79,7 +92,6 @@ CATALOG: dict[str, ApiSpec] = {
             db_sync="glance-manage --config-file /etc/glance/glance-api.conf db_sync",
             config_files=(
                 ConfigFile("glance/glance-api.conf.j2", "/etc/glance/glance-api.conf", "glance", "0640"),
-                ConfigFile("glance/glance-api-paste.ini.j2", "/etc/glance/glance-api-paste.ini", "glance", "0640"),
             ),
             depends_on=("keystone",),
             volumes=(("glance", "/var/lib/glance"),),
@@ -91,6 +103,7 @@ CATALOG: dict[str, ApiSpec] = {
             service_type="placement",
             database="placement",
             owner="placement",
+            wsgi="/usr/bin/placement-api",
             command="uwsgi --ini /etc/placement/placement-uwsgi.ini",
             db_sync="placement-manage --config-file /etc/placement/placement.conf db sync",
             config_files=(
@@ -106,6 +119,7 @@ CATALOG: dict[str, ApiSpec] = {
             service_type="compute",
             url_suffix="/v2.1",
             database="nova",
+            extra_databases=("nova_api", "nova_cell0"),
             rabbitmq=True,
             owner="nova",
             command="nova-api --config-file /etc/nova/nova.conf",
@@ -144,6 +158,7 @@ CATALOG: dict[str, ApiSpec] = {
             database="cinder",
             rabbitmq=True,
             owner="cinder",
+            wsgi="/usr/bin/cinder-wsgi",
             command="uwsgi --ini /etc/cinder/cinder-uwsgi.ini",
             db_sync="cinder-manage --config-file /etc/cinder/cinder.conf db sync",
             config_files=(
@@ -159,16 +174,17 @@ CATALOG: dict[str, ApiSpec] = {
             service_type=None,
             keystone_user=False,
             health_path="/auth/login/",
-            owner="horizon",
+            owner="www-data",
+            wsgi="/usr/share/openstack-dashboard/openstack_dashboard/wsgi.py",
             command="uwsgi --ini /etc/openstack-dashboard/horizon-uwsgi.ini",
             config_files=(
                 ConfigFile(
                     "horizon/local_settings.py.j2",
                     "/etc/openstack-dashboard/local_settings.py",
-                    "horizon",
+                    "www-data",
                     "0640",
                 ),
-                ConfigFile("uwsgi/uwsgi.ini.j2", "/etc/openstack-dashboard/horizon-uwsgi.ini", "horizon", "0640"),
+                ConfigFile("uwsgi/uwsgi.ini.j2", "/etc/openstack-dashboard/horizon-uwsgi.ini", "www-data", "0640"),
             ),
             depends_on=("keystone",),
         ),

@@ -32,6 +32,12 @@ _IMAGE_REF = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@sha256:[0-9a-f]{64})?$"
 )
+# Config keys holding a secret: operator passwords and pinned generated values.
+SECRET_KEY_PATTERN = re.compile(r"^[a-z0-9_]+(_password|_secret|_secret_key|_cookie|_key_[0-9]+|_hash_path_(suffix|prefix))$")
+SETTING_KEYS = (
+    "hosts", "groups", "internal_network", "internal_vip", "external_vip", "external_network",
+    "vrrp_router_id", "images", "enabled_services",
+)
 _REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -413,8 +419,14 @@ def parse_inventory(raw: Mapping[str, Any], secret_keys: frozenset[str] = frozen
             problems.append(
                 f"{secret}: missing; set it with `pulumi config set --secret {secret} <value>`"
             )
+    for key in raw:
+        if key not in SETTING_KEYS and key not in TIER_DEFAULTS and not SECRET_KEY_PATTERN.match(key):
+            problems.append(
+                f"{key}: unknown config key; the settings are {', '.join(SETTING_KEYS + tuple(TIER_DEFAULTS))} "
+                "plus secrets named *_password (see README); check the spelling"
+            )
     for key, value in raw.items():
-        if (key.endswith("_password") or key.endswith("_secret")) and value is not None and key not in secret_keys:
+        if SECRET_KEY_PATTERN.match(key) and value is not None and key not in secret_keys:
             problems.append(
                 f"{key}: stored in plain text; store it encrypted with "
                 f"`pulumi config set --secret {key} <value>`"

@@ -1,0 +1,23 @@
+"""kolla-ha: the HA control plane of a Kolla-style OpenStack cloud, as a Pulumi program."""
+import pulumi
+
+from components.inventory import parse_inventory
+from components.stack import ControlPlane
+from components.stack_config import read_stack_config
+
+raw, secret_keys, secrets = read_stack_config()
+# Raises with every problem listed before a single resource is declared.
+inventory = parse_inventory(raw, secret_keys)
+for warning in inventory.warnings:
+    pulumi.log.warn(warning)
+
+plane = ControlPlane("kolla-ha", inventory, secrets)
+connections = plane.connection_data(inventory)
+
+pulumi.export("internal_vip", inventory.internal_vip)
+pulumi.export("external_vip", inventory.external_vip)
+pulumi.export("endpoints", plane.endpoints())
+pulumi.export("memcached_servers", plane.memcached.servers)
+pulumi.export("rabbitmq_nodes", plane.messaging.addresses)
+pulumi.export("database", connections["database"])
+pulumi.export("transport_urls", connections["transport_urls"])

@@ -1,0 +1,161 @@
+"""HAProxy + Keepalived: the VRRP virtual IP in front of every API and the database.
+
+Keepalived moves the VIP (and the optional external VIP, in the same VRRP instance so
+both move together) to a host whose HAProxy answers; HAProxy sends each API to all its
+healthy replicas and the database to exactly one Galera node at a time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import pulumi
+
+from components.defaults import PORTS
+from components.host import HostNode
+from components.inventory import Inventory
+from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.passwords import Passwords
+from components.rendering import render
+
+# Kernel capabilities keepalived needs for VRRP: raw sockets and adding the VIP.
+KEEPALIVED_CAPS = ("NET_ADMIN", "NET_BROADCAST", "NET_RAW")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class ProxiedService:
+    """A section of haproxy.cfg that a tier registers."""
+
+    name: str
+    port: int
+    backend_port: int
+    servers: tuple[Backend, ...]
+    mode: str = "http"
+    health_path: str = "/"
+    check_port: int | None = None
+    # True for Galera: one active writer, the others `backup`, because concurrent
+    # writers on different nodes make OpenStack's SELECT ... FOR UPDATE deadlock.
+    single_writer: bool = False
+    external: bool = True
+
+
+def galera_section(members: Sequence[Any]) -> ProxiedService:
+    return ProxiedService(
+        name="mariadb",
+        port=PORTS["mariadb"],
+        backend_port=PORTS["mariadb"],
+        servers=tuple(Backend(m.name, m.address) for m in members),
+        mode="tcp",
+        check_port=PORTS["galera_clustercheck"],
+        single_writer=True,
+        external=False,
+    )
+
+
+def priority(index: int, settings: Mapping[str, Any]) -> int:
+    return max(1, int(settings["priority_base"]) - index * int(settings["priority_step"]))
+
+
+def render_haproxy_cfg(node: Any, inv: Inventory, services: Sequence[ProxiedService], stats_password: str) -> str:
+    return render(
+        "haproxy/haproxy.cfg.j2",
+        node=node,
+        haproxy=inv.tier("haproxy"),
+        ports=PORTS,
+        vip=inv.internal_vip,
+        external_vip=inv.external_vip,
+        services=services,
+        stats_password=stats_password,
+    )
+
+
+def render_keepalived_conf(node: Any, index: int, lb_hosts: Sequence[Any], inv: Inventory, auth_pass: str) -> str:
+    return render(
+        "keepalived/keepalived.conf.j2",
+        node=node,
+        keepalived=inv.tier("keepalived"),
+        router_id=inv.vrrp_router_id,
+        priority=priority(index, inv.tier("keepalived")),
+        peers=[h for h in lb_hosts if h.name != node.name],
+        # VRRP PASS authentication reads 8 characters at most.
+        auth_pass=auth_pass[:8],
+        vip=inv.internal_vip,
+        prefixlen=inv.internal_prefixlen,
+        external_vip=inv.external_vip,
+        external_prefixlen=inv.external_network.prefixlen if inv.external_network else None,
+    )
+
+
+def render_check_haproxy(node: Any) -> str:
+    return render("keepalived/check_haproxy.sh.j2", node=node, ports=PORTS)
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    members: Sequence[HostNode]
+    inventory: Inventory
+    services: Sequence[ProxiedService]
+    passwords: Passwords
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("kolla-ha:loadbalancer:LoadBalancer", name, None, opts)
+        inv = args.inventory
+        stats_password = args.passwords.password("haproxy_stats_password")
+        vrrp_password = args.passwords.password("keepalived_password", length=8, special=False)
+        lb_specs = [m.spec for m in args.members]
+        self.haproxy: list[pulumi.Resource] = []
+        self.keepalived: list[pulumi.Resource] = []
+        previous: pulumi.Resource | None = None
+        for index, host in enumerate(args.members):
+            node = host.spec
+            cfg = stats_password.apply(lambda pw, node=node: render_haproxy_cfg(node, inv, args.services, pw))
+            haproxy = service_container(
+                host,
+                KollaService(
+                    name="haproxy",
+                    image="haproxy",
+                    command="haproxy -W -db -f /etc/haproxy/haproxy.cfg",
+                    files=[KollaFile("haproxy.cfg", "/etc/haproxy/haproxy.cfg", "root", "0600", cfg)],
+                    volumes=[("haproxy_socket", "/var/lib/kolla/haproxy")],
+                    healthcheck=HealthCheck(
+                        test=f"curl -sf -o /dev/null http://{node.address}:{PORTS['haproxy_stats']}/_alive"
+                    ),
+                ),
+                parent=self,
+                depends_on=[d for d in (previous, host.prepared) if d is not None],
+            )
+            conf = vrrp_password.apply(
+                lambda pw, node=node, index=index: render_keepalived_conf(node, index, lb_specs, inv, pw)
+            )
+            keepalived = service_container(
+                host,
+                KollaService(
+                    name="keepalived",
+                    image="keepalived",
+                    command="keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf",
+                    files=[
+                        KollaFile("keepalived.conf", "/etc/keepalived/keepalived.conf", "root", "0600", conf),
+                        KollaFile("check_haproxy", "/usr/local/bin/check_haproxy", "root", "0700",
+                                  render_check_haproxy(node)),
+                    ],
+                    capabilities=KEEPALIVED_CAPS,
+                    healthcheck=HealthCheck(test="pgrep -x keepalived >/dev/null"),
+                ),
+                parent=self,
+                depends_on=[haproxy],
+            )
+            self.haproxy.append(haproxy)
+            self.keepalived.append(keepalived)
+            previous = keepalived
+        self.ready: list[pulumi.Resource] = list(self.keepalived)
+        self.internal_vip = inv.internal_vip
+        self.external_vip = inv.external_vip
+        self.register_outputs({"internal_vip": inv.internal_vip, "external_vip": inv.external_vip})

@@ -1,0 +1,64 @@
+"""Memcached pool: one per memcached host, bound to the internal address only.
+
+Memcached has no authentication, so it listens on the internal network and nowhere
+else, and never behind the VIP: clients hash keys over the full server list themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import pulumi
+
+from components.defaults import PORTS
+from components.host import HostNode
+from components.kolla import HealthCheck, KollaService, service_container
+
+
+@dataclass(frozen=True)
+class MemcachedArgs:
+    members: Sequence[HostNode]
+    settings: Mapping[str, Any]
+
+
+def memcached_command(address: str, settings: Mapping[str, Any]) -> str:
+    # -U 0: no UDP listener (the amplification vector); -l: internal address only.
+    return (
+        f"memcached -u memcache -l {address} -p {PORTS['memcached']} -U 0 "
+        f"-m {settings['memory_mb']} -c {settings['connection_limit']} -t {settings['threads']} -v"
+    )
+
+
+def server_list(addresses: Sequence[str]) -> str:
+    """`memcache_servers` as oslo.cache and keystonemiddleware read it."""
+    return ",".join(f"{a}:{PORTS['memcached']}" for a in addresses)
+
+
+class MemcachedPool(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MemcachedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("kolla-ha:memcached:MemcachedPool", name, None, opts)
+        self.addresses = [h.spec.address for h in args.members]
+        self.servers = server_list(self.addresses)
+        self.containers: list[pulumi.Resource] = []
+        previous: pulumi.Resource | None = None
+        for host in args.members:
+            address = host.spec.address
+            probe = (
+                f"exec 3<>/dev/tcp/{address}/{PORTS['memcached']} && printf 'version\\r\\n' >&3 "
+                "&& read -t 3 -r line <&3 && [ \"${line%% *}\" = VERSION ]"
+            )
+            node = service_container(
+                host,
+                KollaService(
+                    name="memcached",
+                    image="memcached",
+                    command=memcached_command(address, args.settings),
+                    healthcheck=HealthCheck(test=f"bash -c '{probe}'"),
+                ),
+                parent=self,
+                depends_on=[previous] if previous else [],
+            )
+            self.containers.append(node)
+            previous = node
+        self.ready: list[pulumi.Resource] = list(self.containers)
+        self.register_outputs({"servers": self.servers})

@@ -1,0 +1,113 @@
+"""The whole HA control plane, composed across the inventory's hosts."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pulumi
+
+from components.api import ApiService, ApiServiceArgs, haproxy_section
+from components.catalog import CATALOG, deploy_order
+from components.galera import GaleraArgs, GaleraCluster
+from components.host import HostNode, HostPrep
+from components.inventory import Inventory
+from components.loadbalancer import LoadBalancer, LoadBalancerArgs, ProxiedService, galera_section
+from components.memcached import MemcachedArgs, MemcachedPool
+from components.passwords import Passwords
+from components.rabbitmq import RabbitMQArgs, RabbitMQCluster
+
+
+def host_prep(inv: Inventory, name: str) -> HostPrep:
+    messaging = inv.group("messaging")
+    return HostPrep(
+        nonlocal_bind=name in inv.groups.get("loadbalancer", ()),
+        # RabbitMQ node names are rabbit@<host>; every messaging host must resolve them.
+        etc_hosts=tuple((h.name, h.address) for h in messaging) if name in inv.groups.get("messaging", ()) else (),
+    )
+
+
+def proxied_services(inv: Inventory) -> list[ProxiedService]:
+    """Every haproxy.cfg section, from what the tiers register."""
+    sections = [galera_section(inv.group("database"))]
+    for name in deploy_order(inv.enabled_services):
+        spec = CATALOG[name]
+        sections.append(haproxy_section(spec, inv.group(spec.group)))
+    return sections
+
+
+def rabbitmq_users(inv: Inventory) -> list[str]:
+    return [CATALOG[s].short for s in inv.enabled_services if CATALOG[s].rabbitmq]
+
+
+class ControlPlane(pulumi.ComponentResource):
+    """kolla-ha's stack: hosts, infrastructure tiers, then the API services."""
+
+    def __init__(
+        self,
+        name: str,
+        inv: Inventory,
+        given_secrets: Mapping[str, pulumi.Output[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kolla-ha:stack:ControlPlane", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.passwords = Passwords("passwords", given_secrets, opts=child)
+        self.hosts = {
+            h.name: HostNode(h, inv.images, host_prep(inv, h.name), opts=child) for h in inv.hosts
+        }
+
+        def members(group: str) -> list[HostNode]:
+            return [self.hosts[n] for n in inv.groups.get(group, ())]
+
+        self.loadbalancer = LoadBalancer(
+            "loadbalancer",
+            LoadBalancerArgs(members("loadbalancer"), inv, proxied_services(inv), self.passwords),
+            opts=child,
+        )
+        self.database = GaleraCluster(
+            "galera",
+            GaleraArgs(members("database"), inv.tier("galera"), self.passwords, inv.internal_vip),
+            opts=child,
+        )
+        self.messaging = RabbitMQCluster(
+            "rabbitmq",
+            RabbitMQArgs(members("messaging"), inv.tier("rabbitmq"), self.passwords, rabbitmq_users(inv)),
+            opts=child,
+        )
+        self.memcached = MemcachedPool("memcached", MemcachedArgs(members("memcached"), inv.tier("memcached")), opts=child)
+        self.services: dict[str, ApiService] = {}
+        infrastructure = [*self.database.ready, *self.loadbalancer.ready]
+        for name in deploy_order(inv.enabled_services):
+            spec = CATALOG[name]
+            keystone = self.services.get("keystone")
+            self.services[name] = ApiService(
+                name,
+                ApiServiceArgs(
+                    spec=spec,
+                    members=members(spec.group),
+                    inventory=inv,
+                    passwords=self.passwords,
+                    memcached_servers=self.memcached.servers,
+                    transport_url=self.messaging.transport_url(spec.short) if spec.rabbitmq else None,
+                    infrastructure=infrastructure,
+                    runtime=[*self.memcached.ready, *(self.messaging.ready if spec.rabbitmq else [])],
+                    keystone=keystone.ready if keystone else [],
+                ),
+                opts=child,
+            )
+        self.register_outputs({"endpoints": self.endpoints()})
+
+    def endpoints(self) -> dict[str, dict[str, str]]:
+        return {name: svc.endpoints for name, svc in self.services.items()}
+
+    def connection_data(self, inv: Inventory) -> dict[str, Any]:
+        """Database and messaging connection data, as secrets."""
+        return {
+            "database": pulumi.Output.secret(
+                self.passwords.password("database_password").apply(
+                    lambda pw: {"host": inv.internal_vip, "port": 3306, "user": "root", "password": pw}
+                )
+            ),
+            "transport_urls": {
+                user: self.messaging.transport_url(user) for user in rabbitmq_users(inv)
+            },
+        }
