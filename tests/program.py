@@ -9,12 +9,13 @@ import hashlib
 import json
 import pathlib
 import runpy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -28,7 +29,15 @@ class Registration:
     name: str
     inputs: dict[str, Any]
     provider: str | None
-    options: dict[str, Any] = field(default_factory=dict)
+    # The ResourceOptions the program passed, as the resource was constructed (None for
+    # registrations no Python resource constructor saw).
+    options: pulumi.ResourceOptions | None = None
+
+    def depends_on(self) -> list[str]:
+        """Names of the resources in depends_on."""
+        deps = (self.options.depends_on if self.options else None) or []
+        deps = deps if isinstance(deps, list) else [deps]
+        return [d._name for d in deps]  # pylint: disable=protected-access
 
 
 def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +75,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 class ProgramRun:
     registrations: list[Registration]
     namespace: dict[str, Any]
+    # What the program passed to pulumi.export, by name (Outputs; read with resolve()).
+    exports: dict[str, Any]
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -87,30 +98,79 @@ def run_program(
     values: Mapping[str, Any],
     secret_keys: frozenset[str] | set[str] = frozenset(),
     on_options: Callable[[str, str, pulumi.ResourceOptions], None] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
-    """Evaluate __main__.py with `values` as the stack config; every resource is mocked."""
-    mocks = RecordingMocks()
+    """Evaluate __main__.py with `values` as the stack config; every resource is mocked.
+
+    Pass your own `mocks` to see what was registered when the program raises.
+    """
+    mocks = mocks if mocks is not None else RecordingMocks()
     pulumi_mocks.set_mocks(mocks, project="kolla-ha", stack="test", preview=False)
     pulumi.runtime.set_all_config(stack_config(values), secret_keys=[f"kolla-ha:{k}" for k in secret_keys])
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
     namespace: dict[str, Any] = {}
+    seen: dict[tuple[str, str], pulumi.ResourceOptions] = {}
+
+    def record(typ: str, name: str, opts: pulumi.ResourceOptions) -> None:
+        seen[(typ, name)] = opts
+        if on_options is not None:
+            on_options(typ, name, opts)
+
+    # register_resource_transform does nothing under mocks: the mock monitor stores the
+    # transform but never calls it (only the engine does). The in-process stack
+    # transformation runs in every Resource constructor and sees the options as given.
+    recorder = _options_recorder(record)
+
+    exports: dict[str, Any] = {}
 
     def program() -> None:
-        if on_options is not None:
-            pulumi.runtime.register_resource_transform(_options_recorder(on_options))
+        # The root stack resource (and its outputs) is shared by every run in a process.
+        root = get_root_resource()
+        root.outputs = {}  # type: ignore[union-attr]
+        pulumi.runtime.register_stack_transformation(recorder)
         namespace.update(runpy.run_path(str(MAIN), run_name="__main__"))
 
-    _sync_await(run_pulumi_func(program))
-    return ProgramRun(mocks.registrations, namespace)
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        # The root stack resource outlives a run; a later run must not call this recorder.
+        root = get_root_resource()
+        exports.update(getattr(root, "outputs", {}) or {})
+        if root is not None and root._transformations:  # pylint: disable=protected-access
+            root._transformations = [t for t in root._transformations if t is not recorder]  # pylint: disable=protected-access
+    for reg in mocks.registrations:
+        reg.options = seen.get((reg.type, reg.name))
+    return ProgramRun(mocks.registrations, namespace, exports)
 
 
 def _options_recorder(sink: Callable[[str, str, pulumi.ResourceOptions], None]) -> Any:
-    def transform(args: pulumi.ResourceTransformArgs) -> None:
+    def transformation(args: pulumi.ResourceTransformationArgs) -> None:
         sink(args.type_, args.name, args.opts)
         return None
 
-    return transform
+    return transformation
+
+
+def is_secret_input(value: Any) -> bool:
+    """Whether an input arrived at the mock as a secret.
+
+    Under mocks, a secret input reaches `new_resource` as the wire form
+    ``{rpc._special_sig_key: rpc._special_secret_sig, "value": <plain value>}``; a secret
+    nested in a list (one upload's content) marks the whole enclosing property secret.
+    """
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig  # pylint: disable=protected-access
+
+
+def unwrap(value: Any) -> Any:
+    """An input value with every secret wrapper removed."""
+    if is_secret_input(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
 
 
 def resolve(output: Any) -> Any:
