@@ -41,7 +41,6 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         # clients fail over instead of writing to a side that will be discarded.
         "partition_handling": "pause_minority",
         "vm_memory_high_watermark": "0.4",
-        "services_use_quorum_queues": True,
     },
     "haproxy": {
         "check_inter_ms": 2000,
@@ -87,10 +86,5 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "glance": {
         "backend": "file",
-    },
-    "swift": {
-        "part_power": 10,
-        "replicas": 3,
-        "min_part_hours": 1,
     },
 }
