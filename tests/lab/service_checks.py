@@ -191,7 +191,10 @@ CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
         files={"swift.conf": ("/etc/swift/swift.conf", "0640",
                               "[swift-hash]\nswift_hash_path_suffix = lab\nswift_hash_path_prefix = lab\n"),
                "proxy-server.conf": ("/etc/swift/proxy-server.conf", "0640",
-                                     "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = 8080\nworkers = 1\n"
+                                     "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = 8080\nworkers = 0\n"
+                                     # workers = 0 serves from the parent process: with
+                                     # forked workers the proxy exited with "worker did
+                                     # not start normally" here (cause not yet known).
                                      # No syslog socket in a container; UDP to
                                      # loopback keeps swift's logger from failing.
                                      "log_udp_host = 127.0.0.1\nlog_udp_port = 514\n"

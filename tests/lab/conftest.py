@@ -1,0 +1,21 @@
+"""Session fixture: bring up (or reuse) the lab, and leave it as it was found."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from lab import Lab
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    existed = Lab().exists()
+    # The tests address ctl1..ctl3; a bigger running lab is reused as it is.
+    instance = Lab(hosts=max(3, len(Lab.existing_hosts())))
+    # up() is idempotent: on a running lab it only rebuilds/pushes what changed.
+    status = instance.up()
+    assert status.healthy, f"lab did not come up healthy: {status}"
+    yield instance
+    if not existed:
+        instance.down()
