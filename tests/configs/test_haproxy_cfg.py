@@ -58,7 +58,8 @@ def test_haproxy_accepts_every_nodes_config(rendered):
     for node, path, _ in cfgs:
         result = run(["haproxy", "-c", "-f", str(path)])
         assert result.returncode == 0, f"{node.name}: haproxy -c rejected {path}:\n{result.stdout}{result.stderr}"
-        assert "[ALERT]" not in result.stderr, result.stderr
+        for level in ("[ALERT]", "[WARNING]"):
+            assert level not in result.stdout + result.stderr, f"{node.name}:\n{result.stdout}{result.stderr}"
 
 
 def test_haproxy_check_rejects_a_broken_config(rendered, tmp_path):

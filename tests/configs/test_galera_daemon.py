@@ -1,0 +1,197 @@
+"""A real mariadbd with wsrep ON, run on the rendered my.cnf of a one-node inventory
+(127.0.0.1), brought up by the rendered galera_bootstrap and galera_start scripts and
+judged by the rendered galera_clustercheck.
+
+The rendered files name the container's paths (/etc/mysql, /var/lib/mysql,
+/run/mysqld) and user (mysql); the copies run here differ only in those, pointing at a
+temporary folder and root, so the test needs no access to the host's MariaDB.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+
+from components import galera
+from components.defaults import PORTS
+from tests.configs.daemon_support import (
+    LOOPBACK, end_marked, free_port, listening_sockets, loopback_inventory, marked_env, run, start, tail,
+    wait_until,
+)
+
+# Passwords with the characters that break naive SQL and shell quoting.
+SECRETS = {
+    "root_password": "r'oo\"t$HOME`id`\\x",
+    "sst_password": "sst-pw_1.x",
+    "monitor_password": "mon-itor.pw+1",
+}
+
+
+@dataclasses.dataclass
+class Galera:
+    base: pathlib.Path
+    etc: pathlib.Path
+    data: pathlib.Path
+    run: pathlib.Path
+    ports: dict
+    rendered: dict
+    bootstrap: subprocess.CompletedProcess
+    server: subprocess.Popen
+    log: pathlib.Path
+    env: dict
+
+    def sql(self, query: str, user: str = "root", password: str | None = None) -> list[list[str]]:
+        result = run(
+            ["mysql", "--no-defaults", "-h", LOOPBACK, "-P", str(self.ports["mariadb"]), "-u", user,
+             f"--password={SECRETS['root_password'] if password is None else password}", "-N", "-B", "-e", query],
+            timeout_s=30,
+        )
+        assert result.returncode == 0, f"{query!r} as {user}: {result.stderr}"
+        return [line.split("\t") for line in result.stdout.splitlines()]
+
+    def value(self, query: str) -> str:
+        rows = self.sql(query)
+        assert len(rows) == 1, rows
+        return rows[0][-1]
+
+
+def localise(text: str, base: pathlib.Path) -> str:
+    return (
+        text.replace("/var/lib/mysql", str(base / "data"))
+        .replace("/etc/mysql", str(base / "etc"))
+        .replace("/run/mysqld", str(base / "run"))
+        .replace("user = mysql", "user = root")
+        .replace("--user=mysql", "--user=root")
+    )
+
+
+def http_check(cmd: list[str], env: dict) -> tuple[int, str]:
+    """Exit code and output of a clustercheck, CRLF kept (HAProxy parses it as HTTP)."""
+    result = subprocess.run(cmd, env=env, capture_output=True, timeout=30)
+    return result.returncode, result.stdout.decode()
+
+
+def mysqladmin(socket: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+    return run(["mysqladmin", "--no-defaults", f"--socket={socket}", "-u", "root", *args], timeout_s=60)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    marker = f"galera-{uuid.uuid4()}"
+    base = tmp_path_factory.mktemp("galera")
+    etc, data, rundir = base / "etc", base / "data", base / "run"
+    for d in (etc, data, rundir):
+        d.mkdir()
+    ports = {**PORTS, **{k: free_port() for k in ("mariadb", "galera_replication", "galera_ist", "galera_sst", "galera_clustercheck")}}
+    # gcache and buffer pool are sized for a lab: the defaults allocate 1G each.
+    inv = loopback_inventory("db1", galera={"gcache_size": "32M", "innodb_buffer_pool_size": "64M"})
+    members = inv.group("database")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(galera, "PORTS", ports)
+        rendered = galera.render_node_files(members[0], members, inv.tier("galera"), SECRETS)
+    for name, text in rendered.items():
+        path = etc / name
+        path.write_text(localise(text, base))
+        path.chmod(0o700 if name.startswith("galera_") else 0o600)
+    env = marked_env(marker)
+    log = base / "mariadbd.log"
+    server = None
+    try:
+        bootstrap = run(["bash", str(etc / "galera_bootstrap")], env=env, timeout_s=180)
+        assert bootstrap.returncode == 0, f"galera_bootstrap failed:\n{bootstrap.stdout}\n{bootstrap.stderr}"
+        server = start(["bash", str(etc / "galera_start")], env, log)
+        socket = rundir / "mysqld.sock"
+        wait_until("mariadbd answers", lambda: mysqladmin(socket, "ping").returncode == 0, 90, server, log)
+        g = Galera(base, etc, data, rundir, ports, rendered, bootstrap, server, log, env)
+        wait_until("wsrep Synced", lambda: g.value("SHOW STATUS LIKE 'wsrep_local_state_comment'") == "Synced", 60, server, log)
+        yield g
+    finally:
+        if server is not None and server.poll() is None:
+            mysqladmin(rundir / "mysqld.sock", "shutdown")
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        survivors = end_marked(marker)
+        if server is not None and server.poll() is None:
+            server.kill()
+            server.wait()
+        assert not survivors, f"processes of the Galera test still running: {survivors}"
+
+
+def test_bootstrap_initialised_the_node_and_start_formed_the_cluster(db):
+    assert "db1 initialised; its first start forms the cluster" in db.bootstrap.stdout
+    # galera_start consumed the marker, so a restart joins instead of splitting
+    assert not (db.data / "kolla-ha-new-cluster").exists()
+    log = db.log.read_text(errors="replace")
+    assert "bootstrapping a new Galera cluster on db1" in log
+    assert "[ERROR]" not in log, tail(db.log)
+
+
+def test_single_member_cluster_is_synced_and_primary(db):
+    assert db.value("SHOW STATUS LIKE 'wsrep_cluster_size'") == "1"
+    assert db.value("SHOW STATUS LIKE 'wsrep_local_state_comment'") == "Synced"
+    assert db.value("SHOW STATUS LIKE 'wsrep_cluster_status'") == "Primary"
+    assert db.value("SHOW STATUS LIKE 'wsrep_ready'") == "ON"
+
+
+def test_rendered_server_settings_took_effect(db):
+    assert db.value("SELECT @@wsrep_on") == "1"
+    assert db.value("SELECT @@binlog_format") == "ROW"
+    assert db.value("SELECT @@innodb_autoinc_lock_mode") == "2"
+    assert db.value("SELECT @@wsrep_cluster_name") == "kolla-ha"
+    assert db.value("SELECT @@wsrep_node_name") == "db1"
+    assert db.value("SELECT @@wsrep_sst_method") == "mariabackup"
+    assert db.value("SELECT @@bind_address") == LOOPBACK
+    assert db.value("SELECT @@port") == str(db.ports["mariadb"])
+    assert db.value("SELECT @@max_connections") == "10000"
+    assert f"gmcast.listen_addr = tcp://{LOOPBACK}:{db.ports['galera_replication']}" in db.value("SELECT @@wsrep_provider_options")
+
+
+def test_bootstrap_created_its_users(db):
+    # root@% logged in over TCP with a password full of quotes, $ and backticks
+    assert db.value("SELECT CURRENT_USER()") == "root@%"
+    grants = " ".join(r[0] for r in db.sql("SHOW GRANTS FOR 'sst'@'localhost'"))
+    for privilege in ("RELOAD", "PROCESS", "LOCK TABLES", "BINLOG MONITOR"):
+        assert privilege in grants
+    assert db.sql("SELECT CURRENT_USER()", user="monitor", password=SECRETS["monitor_password"]) == [["monitor@%"]]
+    assert db.value("SELECT COUNT(*) FROM mysql.user WHERE user = ''") == "0"
+
+
+def test_server_listens_on_the_node_address_only(db):
+    # galera_start execs mariadbd, so the started process is the server itself
+    assert pathlib.Path(f"/proc/{db.server.pid}/exe").resolve().name == "mariadbd"
+    sockets = listening_sockets([db.server.pid])
+    assert sorted(sockets) == sorted([f"{LOOPBACK}:{db.ports['mariadb']}", f"{LOOPBACK}:{db.ports['galera_replication']}"])
+
+
+def test_clustercheck_answers_200_while_synced(db):
+    code, out = http_check(["bash", str(db.etc / "galera_clustercheck")], db.env)
+    assert code == 0, out
+    head, body = out.split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 200 OK\r\n")
+    assert f"Content-Length: {len(body.encode())}" in head
+    assert "Galera node db1 is synced." in body
+
+
+def test_clustercheck_answers_503_when_the_node_is_unreachable(db, tmp_path):
+    cnf = tmp_path / "clustercheck.cnf"
+    cnf.write_text((db.etc / "clustercheck.cnf").read_text().replace(f"port = {db.ports['mariadb']}", f"port = {free_port()}"))
+    script = (db.etc / "galera_clustercheck").read_text().replace(str(db.etc / "clustercheck.cnf"), str(cnf))
+    code, out = http_check(["bash", "-c", script], db.env)
+    assert code == 1
+    head, body = out.split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 503 Service Unavailable\r\n")
+    assert f"Content-Length: {len(body.encode())}" in head
+    assert "state=down cluster=down" in body
+
+
+def test_bootstrap_does_nothing_on_an_initialised_datadir(db):
+    again = run(["bash", str(db.etc / "galera_bootstrap")], env=db.env, timeout_s=60)
+    assert again.returncode == 0, again.stderr
+    assert "initialised already; no bootstrap needed" in again.stdout
+    assert not (db.data / "kolla-ha-new-cluster").exists()
+    assert db.value("SHOW STATUS LIKE 'wsrep_cluster_size'") == "1"
