@@ -254,7 +254,9 @@ class ApiService(pulumi.ComponentResource):
                     files=[KollaFile("register.sh", "/usr/local/bin/register.sh", "root", "0700", script)],
                 ),
                 parent=self,
-                depends_on=[*after, *args.keystone],
+                # After the schema: a failed db sync must not leave endpoints in the
+                # catalogue for a service that never comes up.
+                depends_on=[*after, *args.keystone, *steps],
             )
             checks.append(register.checked_exit)  # type: ignore[attr-defined]
             steps.append(register)

@@ -1,0 +1,13 @@
+"""Program runs shared by the mock-based tests: each layout is evaluated once per session."""
+from __future__ import annotations
+
+import pytest
+
+from tests.program import ProgramRun
+from tests.unit.layouts import LAYOUTS, layout_run
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def run(request: pytest.FixtureRequest) -> ProgramRun:
+    """The program evaluated for the 3-host, 5-host and 5-host split inventories."""
+    return layout_run(request.param)

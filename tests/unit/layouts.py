@@ -1,0 +1,54 @@
+"""The inventories the mock-based tests run the program with, each evaluated once per session.
+
+A plain module (not conftest.py, which pytest imports under another name) so that every
+test module shares one cache.
+"""
+from __future__ import annotations
+
+import gc
+from typing import Any, Callable
+
+from tests.program import ProgramRun, run_program
+from tests.unit.inventory_fixtures import make_config
+
+
+def split_config() -> tuple[dict[str, Any], frozenset[str]]:
+    """Five hosts, every tier on a different subset: a container on the wrong group shows."""
+    raw, secret_keys = make_config(5)
+    raw["groups"] = {
+        "control": ["ctl1", "ctl2", "ctl3", "ctl4", "ctl5"],
+        "database": ["ctl1", "ctl2", "ctl3"],
+        "messaging": ["ctl2", "ctl3", "ctl4"],
+        "loadbalancer": ["ctl4", "ctl5"],
+        "memcached": ["ctl3", "ctl4", "ctl5"],
+    }
+    return raw, secret_keys
+
+
+LAYOUTS: dict[str, Callable[[], tuple[dict[str, Any], frozenset[str]]]] = {
+    "3-hosts": lambda: make_config(3),
+    "5-hosts": lambda: make_config(5),
+    "5-hosts-split": split_config,
+}
+
+_RUNS: dict[str, ProgramRun] = {}
+
+
+def layout_run(layout: str) -> ProgramRun:
+    if layout not in _RUNS:
+        _RUNS[layout] = quick_run(*LAYOUTS[layout]())
+    return _RUNS[layout]
+
+
+def quick_run(*args: Any, **kwargs: Any) -> ProgramRun:
+    """run_program with the cyclic GC paused: the SDK's output bookkeeping makes
+    collections over the runs the session keeps alive the larger part of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return run_program(*args, **kwargs)
+    finally:
+        if enabled:
+            gc.enable()
+
+

@@ -1,0 +1,145 @@
+"""Reading a mocked program run: containers by host, uploads, the kolla contract."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.program import ProgramRun, Registration, is_secret_input, resolve, unwrap
+
+CONTAINER = "docker:index/container:Container"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+PROVIDER = "pulumi:providers:docker"
+COMMAND = "command:remote:Command"
+CONFIG_JSON = "/var/lib/kolla/config_files/config.json"
+LOG_OPTS = {"max-size": "50m", "max-file": "5"}
+
+
+def group(run: ProgramRun, name: str) -> list[str]:
+    return list(run.namespace["inventory"].groups.get(name, ()))
+
+
+def address(run: ProgramRun, host: str) -> str:
+    return run.namespace["inventory"].host(host).address
+
+
+def label(reg: Registration, key: str) -> str | None:
+    for item in unwrap(reg.inputs.get("labels") or []):
+        if item["label"] == key:
+            return item["value"]
+    return None
+
+
+def containers(run: ProgramRun, service: str) -> dict[str, Registration]:
+    """The containers named `service` (the Docker name), by the host its label names."""
+    found: dict[str, Registration] = {}
+    for reg in run.containers():
+        if reg.inputs.get("name") == service:
+            host = label(reg, "kolla-ha.host")
+            assert host not in found, f"two {service} containers on {host}"
+            assert reg.name == f"{host}-{service}", reg.name
+            found[host] = reg
+    return found
+
+
+def uploads(reg: Registration) -> dict[str, str]:
+    return {u["file"]: u["content"] for u in unwrap(reg.inputs["uploads"])}
+
+
+def upload(reg: Registration, file_name: str) -> str:
+    return uploads(reg)[f"/var/lib/kolla/config_files/{file_name}"]
+
+
+def config_json(reg: Registration) -> dict[str, Any]:
+    return json.loads(uploads(reg)[CONFIG_JSON])
+
+
+def provider_ref(run: ProgramRun, host: str) -> str:
+    """The provider reference a resource on `host` must carry: that host's provider."""
+    provider = run.namespace["plane"].hosts[host].provider
+    return f"{resolve(provider.urn)}::{resolve(provider.id)}"
+
+
+def image_id(run: ProgramRun, host: str, image: str) -> str:
+    node = run.namespace["plane"].hosts[host]
+    assert image in node._image_cache, f"no RemoteImage {image} on {host}"  # pylint: disable=protected-access
+    return resolve(node._image_cache[image].image_id)  # pylint: disable=protected-access
+
+
+def passwords(run: ProgramRun) -> set[str]:
+    """Every secret value of the stack: the operator's and the generated ones."""
+    store = run.namespace["plane"].passwords
+    values = {resolve(v) for v in [*store._given.values(), *store._made.values()]}  # pylint: disable=protected-access
+    assert all(isinstance(v, str) and len(v) >= 8 for v in values)
+    return values
+
+
+def plain_text(value: Any) -> str:
+    """The JSON of an input with every secret part left out."""
+    def strip(v: Any) -> Any:
+        if is_secret_input(v):
+            return None
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    return json.dumps(strip(value), default=str)
+
+
+def assert_kolla_container(
+    run: ProgramRun, reg: Registration, host: str, image: str, long_running: bool = True
+) -> None:
+    """The kolla contract, for one container on one host."""
+    inputs = reg.inputs
+    assert reg.provider == provider_ref(run, host), f"{reg.name}: provider of another host"
+    assert reg.options is not None and reg.options.provider is run.namespace["plane"].hosts[host].provider
+    assert inputs["image"] == image_id(run, host, image), f"{reg.name}: image is not {host}'s {image} imageId"
+    assert inputs["networkMode"] == "host"
+    assert "KOLLA_CONFIG_STRATEGY=COPY_ALWAYS" in unwrap(inputs["envs"])
+    assert f"KOLLA_SERVICE_NAME={inputs['name']}" in unwrap(inputs["envs"])
+    assert inputs["logOpts"] == LOG_OPTS and inputs["logDriver"] == "json-file"
+    assert label(reg, "kolla-ha.service") == inputs["name"]
+    cfg = config_json(reg)
+    assert set(cfg) == {"command", "config_files", "permissions"}
+    assert isinstance(cfg["command"], str) and cfg["command"]
+    files = uploads(reg)
+    for item in cfg["config_files"]:
+        # every file config.json copies was uploaded next to it
+        assert item["source"] in files, f"{reg.name}: {item['source']} not uploaded"
+        assert set(item) == {"source", "dest", "owner", "perm"}
+    assert all(u["permissions"] == "0600" for u in unwrap(inputs["uploads"]))
+    if long_running:
+        hc = inputs.get("healthcheck")
+        assert hc and hc["tests"][0] == "CMD-SHELL" and hc["tests"][1], f"{reg.name}: no healthcheck"
+        assert inputs["wait"] is True
+        assert inputs["restart"] == "unless-stopped" and inputs["mustRun"] is True
+    else:
+        assert not inputs.get("healthcheck") and not inputs.get("wait")
+        assert inputs["restart"] == "no" and inputs["mustRun"] is False
+    opts = reg.options
+    assert opts.delete_before_replace is True, f"{reg.name}: fixed name without delete_before_replace"
+    assert "healthcheck" in (opts.replace_on_changes or [])
+    assert opts.parent is not None
+
+
+def assert_rolling_chain(run: ProgramRun, service: str, hosts: list[str]) -> None:
+    """Each container of `service` waits for the one on the previous host, in group order."""
+    by_host = containers(run, service)
+    assert list(by_host) and sorted(by_host) == sorted(hosts)
+    for prev, host in zip(hosts, hosts[1:]):
+        assert f"{prev}-{service}" in by_host[host].depends_on(), f"{host}-{service} does not wait for {prev}"
+    # no container waits for a later one of its own tier
+    for i, host in enumerate(hosts):
+        later = {f"{h}-{service}" for h in hosts[i:]}
+        assert not later & set(by_host[host].depends_on())
+
+
+def inputs_by_name(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {r.name: unwrap(r.inputs) for r in run.containers()}
+
+
+def changed_containers(before: ProgramRun, after: ProgramRun) -> set[str]:
+    """Containers present in both runs whose inputs differ (each one a replacement)."""
+    a, b = inputs_by_name(before), inputs_by_name(after)
+    return {name for name in a.keys() & b.keys() if a[name] != b[name]}
