@@ -140,15 +140,6 @@ class HostNode(pulumi.ComponentResource):
 def _private_key(spec: Host) -> pulumi.Output[str] | None:
     if not spec.ssh.key_file:
         return None
-    path = os.path.expanduser(spec.ssh.key_file)
-    if not os.path.exists(path):
-        # Previews and tests on a machine without the key still evaluate the program.
-        return pulumi.Output.secret(pulumi.Output.from_input("")).apply(
-            lambda _: _missing_key(path)
-        )
-    with open(path, encoding="utf-8") as fh:
+    # parse_inventory has checked that the file exists.
+    with open(os.path.expanduser(spec.ssh.key_file), encoding="utf-8") as fh:
         return pulumi.Output.secret(fh.read())
-
-
-def _missing_key(path: str) -> str:
-    raise FileNotFoundError(f"hosts[].ssh.key_file: {path} does not exist; create the key or fix the path")

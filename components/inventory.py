@@ -8,6 +8,7 @@ calls it before declaring a single resource, so bad input never half-deploys a c
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -179,6 +180,11 @@ def _parse_hosts(raw: Any, problems: list[str]) -> list[Host]:
         ssh = SshAccess(
             user=str(ssh_raw.get("user", "root")), port=port, key_file=ssh_raw.get("key_file")
         )
+        if ssh.key_file is not None and not os.path.isfile(os.path.expanduser(str(ssh.key_file))):
+            problems.append(
+                f"{key}.ssh.key_file: {ssh.key_file} does not exist; create the key (for the lab: "
+                "`python3 -m lab up`), fix the path, or leave key_file out to use ssh-agent"
+            )
         docker_url = item.get("docker", f"ssh://{ssh.user}@{address}:{ssh.port}")
         if not isinstance(docker_url, str) or not re.match(r"^(ssh|tcp|unix)://\S+$", docker_url):
             problems.append(
