@@ -1,0 +1,69 @@
+"""components/loadbalancer.py under mocks: HAProxy + keepalived per loadbalancer host."""
+from __future__ import annotations
+
+import re
+
+from tests.unit.program_checks import (
+    address, assert_kolla_container, containers, group, upload,
+)
+
+
+def test_haproxy_and_keepalived_on_every_loadbalancer_host_only(run):
+    lb = group(run, "loadbalancer")
+    for service in ("haproxy", "keepalived"):
+        found = containers(run, service)
+        assert sorted(found) == sorted(lb)
+        for host, reg in found.items():
+            assert_kolla_container(run, reg, host, service)
+
+
+def test_keepalived_has_only_the_vrrp_capabilities(run):
+    for reg in containers(run, "keepalived").values():
+        assert sorted(reg.inputs["capabilities"]["adds"]) == ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]
+    for reg in containers(run, "haproxy").values():
+        assert not reg.inputs.get("capabilities")
+
+
+def test_rolling_order_haproxy_then_keepalived_host_by_host(run):
+    lb = group(run, "loadbalancer")
+    haproxy, keepalived = containers(run, "haproxy"), containers(run, "keepalived")
+    for i, host in enumerate(lb):
+        assert keepalived[host].depends_on() == [f"{host}-haproxy"]
+        expected = [f"{lb[i - 1]}-keepalived"] if i else []
+        # nonlocal_bind must be set before HAProxy binds the VIP
+        assert haproxy[host].depends_on() == expected + [f"{host}-prepare"]
+    # the haproxy -> keepalived pairs form one chain across hosts: haproxy N waits for
+    # keepalived N-1, so a new LB host starts only after the previous one holds VRRP.
+
+
+def test_haproxy_proxies_the_database_single_writer_and_every_api(run):
+    db = group(run, "database")
+    control = group(run, "control")
+    vip = run.namespace["inventory"].internal_vip
+    for reg in containers(run, "haproxy").values():
+        cfg = upload(reg, "haproxy.cfg")
+        assert f"{vip}:3306" in cfg
+        servers = re.findall(r"^\s*server\s+(\S+)\s+(\S+)(.*)$", cfg, re.M)
+        db_servers = [s for s in servers if s[1].endswith(":3306")]
+        assert [s[1] for s in db_servers] == [f"{address(run, h)}:3306" for h in db]
+        # one writer: all but the first are backups
+        assert "backup" not in db_servers[0][2]
+        assert all("backup" in s[2] for s in db_servers[1:])
+        for port in (5000, 9292, 8778, 8774, 9696, 8776):
+            assert f"{vip}:{port}" in cfg
+            assert sorted(s[1] for s in servers if s[1].endswith(f":{port}")) == sorted(
+                f"{address(run, h)}:{port}" for h in control)
+
+
+def test_keepalived_priorities_fall_along_the_group_and_peers_are_the_others(run):
+    lb = group(run, "loadbalancer")
+    vip = run.namespace["inventory"].internal_vip
+    priorities = []
+    for host in lb:
+        conf = upload(containers(run, "keepalived")[host], "keepalived.conf")
+        priorities.append(int(re.search(r"^\s*priority\s+(\d+)", conf, re.M).group(1)))
+        assert re.search(rf"^\s*{re.escape(vip)}/24 dev eth0", conf, re.M)
+        assert re.search(r"^\s*unicast_src_ip\s+(\S+)", conf, re.M).group(1) == address(run, host)
+        peers = re.search(r"unicast_peer\s*{([^}]*)}", conf).group(1).split()
+        assert sorted(peers) == sorted(address(run, o) for o in lb if o != host)
+    assert priorities == sorted(priorities, reverse=True) and len(set(priorities)) == len(lb)
