@@ -21,6 +21,7 @@ from typing import Iterable, Optional, Sequence
 from images.docker_cli import DockerError, docker, exists, output
 from images.image_set import KOLLA_IMAGES, OFFLINE_BASE_IMAGE, ImageSpec
 from images.rootfs import ensure_offline_base
+from images.build_lock import exclusive
 
 HASH_LABEL = "org.kolla-ha.build-hash"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
@@ -101,6 +102,13 @@ def report(result: BuildResult, index: int, total: int) -> None:
 def build_images(specs: Sequence[ImageSpec] = KOLLA_IMAGES, base_image: str = OFFLINE_BASE_IMAGE,
                  jobs: int = 2, log_dir: Optional[Path] = None) -> dict[str, BuildResult]:
     """Build `specs` (parents before children, siblings `jobs` at a time)."""
+    lock_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    with exclusive(lock_dir / "kolla-ha-images.lock"):
+        return _build_images(specs, base_image, jobs, log_dir)
+
+
+def _build_images(specs: Sequence[ImageSpec], base_image: str, jobs: int,
+                  log_dir: Optional[Path]) -> dict[str, BuildResult]:
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "kolla-ha-build-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     if base_image == OFFLINE_BASE_IMAGE:

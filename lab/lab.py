@@ -18,6 +18,7 @@ from lab.engine import ensure_engine
 from lab.hosts import HostHealth, ensure_host, ensure_volume, health, wait_until_answering
 from lab.registry import ensure_registry, push_images, registry_answers
 from lab.ssh_access import SshAccess
+from images.build_lock import exclusive
 from lab.topology import LabHost, lab_hosts
 
 DEFAULT_HOSTS = 3
@@ -80,6 +81,14 @@ class Lab:
 
     # -- lifecycle -----------------------------------------------------------------
     def up(self, images: Sequence[ImageSpec] = KOLLA_IMAGES) -> LabStatus:
+        with exclusive(self.state_dir / "lock"):
+            return self._up(images)
+
+    def down(self) -> None:
+        with exclusive(self.state_dir / "lock"):
+            self._down()
+
+    def _up(self, images: Sequence[ImageSpec]) -> LabStatus:
         started = time.monotonic()
         ensure_engine(self.state_dir)
         built = build_images([*images, t.HOST_IMAGE, t.REGISTRY_IMAGE], self.base_image)
@@ -102,7 +111,7 @@ class Lab:
     def status(self) -> LabStatus:
         return LabStatus(registry_answers(), [health(h) for h in self.existing_hosts()])
 
-    def down(self) -> None:
+    def _down(self) -> None:
         for host in self.existing_hosts():
             self._remove_host(host)
         if exists("container", t.REGISTRY_CONTAINER):
