@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Sequence
 from images.docker_cli import DockerError, docker, exists, output
 from images.image_set import KOLLA_IMAGES, OFFLINE_BASE_IMAGE, ImageSpec
 from images.rootfs import ensure_offline_base
-from images.build_lock import exclusive
+from images.file_lock import exclusive
 
 HASH_LABEL = "org.kolla-ha.build-hash"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache"}

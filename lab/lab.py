@@ -18,7 +18,7 @@ from lab.engine import ensure_engine
 from lab.hosts import HostHealth, ensure_host, ensure_volume, health, wait_until_answering
 from lab.registry import ensure_registry, push_images, registry_answers
 from lab.ssh_access import SshAccess
-from images.build_lock import exclusive
+from images.file_lock import exclusive
 from lab.topology import LabHost, lab_hosts
 
 DEFAULT_HOSTS = 3
