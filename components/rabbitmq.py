@@ -78,6 +78,8 @@ def render_node_files(node: Any, members: Sequence[Any], settings: Mapping[str, 
             definitions=definitions(secrets["users"], secrets["admin_password"], settings),
         ),
         "erlang.cookie": render("rabbitmq/erlang.cookie.j2", erlang_cookie=secrets["erlang_cookie"]),
+        # The management API (internal address only): what operators and monitoring use.
+        "enabled_plugins": render("rabbitmq/enabled_plugins.j2"),
     }
 
 
@@ -93,6 +95,7 @@ _FILES = (
     ("rabbitmq-env.conf", "/etc/rabbitmq/rabbitmq-env.conf", "rabbitmq", "0600"),
     ("definitions.json", "/etc/rabbitmq/definitions.json", "rabbitmq", "0600"),
     ("erlang.cookie", "/var/lib/rabbitmq/.erlang.cookie", "rabbitmq", "0400"),
+    ("enabled_plugins", "/etc/rabbitmq/enabled_plugins", "rabbitmq", "0644"),
 )
 
 

@@ -74,8 +74,8 @@ def rabbit(tmp_path_factory):
     cookie = home / ".erlang.cookie"
     cookie.write_text(rendered["erlang.cookie"])
     cookie.chmod(0o400)
-    # The image enables no plugins; neither does this node.
-    (etc / "enabled_plugins").write_text("[].\n")
+    # The rendered plugin list: the management API must come up on the node address.
+    (etc / "enabled_plugins").write_text(rendered["enabled_plugins"])
     env = marked_env(marker, {
         "HOME": str(home),
         "RABBITMQ_CONFIG_FILE": str(etc / "rabbitmq.conf"),
@@ -160,13 +160,37 @@ def test_rendered_settings_took_effect(rabbit):
     assert NODE in peers
 
 
+def beam_pids(rabbit) -> list:
+    return [p for p in marked_pids(rabbit.marker)
+            if pathlib.Path(f"/proc/{p}/exe").exists() and pathlib.Path(f"/proc/{p}/exe").resolve().name == "beam.smp"]
+
+
 def test_listens_on_the_node_address_only(rabbit):
     listeners = rabbit.ctl("listeners", "-q", tool="rabbitmq-diagnostics").stdout
     assert f"Interface: {LOOPBACK}, port: {rabbit.ports['rabbitmq']}, protocol: amqp" in listeners
     assert f"Interface: {LOOPBACK}, port: {rabbit.ports['rabbitmq_dist']}, protocol: clustering" in listeners
-    beams = [p for p in marked_pids(rabbit.marker)
-             if pathlib.Path(f"/proc/{p}/exe").exists() and pathlib.Path(f"/proc/{p}/exe").resolve().name == "beam.smp"]
+    beams = beam_pids(rabbit)
     assert len(beams) == 1
     assert sorted(listening_sockets(beams)) == sorted(
-        [f"{LOOPBACK}:{rabbit.ports['rabbitmq']}", f"{LOOPBACK}:{rabbit.ports['rabbitmq_dist']}"]
+        [
+            f"{LOOPBACK}:{rabbit.ports['rabbitmq']}",
+            f"{LOOPBACK}:{rabbit.ports['rabbitmq_dist']}",
+            f"{LOOPBACK}:{rabbit.ports['rabbitmq_management']}",
+        ]
     )
+
+
+def test_management_api_listens_on_the_node_address_only(rabbit):
+    import base64
+    import urllib.request
+
+    port = rabbit.ports["rabbitmq_management"]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/overview")
+    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert b"cluster_name" in response.read()
+    # The socket itself, not `rabbitmqctl status`: RabbitMQ 3.10 reports plugin
+    # listeners as [::] whatever they are bound to (rabbitmq-server issue 8242).
+    assert f"{LOOPBACK}:{port}" in listening_sockets(beam_pids(rabbit))
