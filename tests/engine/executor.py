@@ -96,13 +96,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 class Executor(pulumi.runtime.Mocks):
-    def __init__(self, state_path: Path, preview: bool = False, log: Any = print) -> None:
+    def __init__(self, state_path: Path, preview: bool = False, log: Any = print,
+                 actions: Actions | None = None) -> None:
         self.state = StateFile(state_path)
         self.previous = dict(self.state.records)
         self.preview = preview
         self.log = log
         self.pool = DaemonPool()
-        self.actions = Actions(self.pool)
+        self.actions = actions if actions is not None else Actions(self.pool)
         self.plan: list[Step] = []
         self.seen: set[str] = set()
         self.local = threading.local()

@@ -58,12 +58,15 @@ def run_stack(
     values: Mapping[str, Any] | None = None,
     state_path: Path | None = None,
     log: Any = print,
+    actions: Any = None,
+    secrets_given: Mapping[str, str] | None = None,
 ) -> tuple[Executor, dict[str, Any]]:
     """Deploy (or preview, or destroy) `stack`; returns the executor and the exports."""
     config = dict(values) if values is not None else read_stack_file(stack)
-    given = stack_secrets(stack)
+    given = dict(secrets_given) if secrets_given is not None else stack_secrets(stack)
     config.update(given)
-    executor = Executor(state_path or STATE_DIR / f"engine-{stack}.json", preview=preview, log=log)
+    executor = Executor(state_path or STATE_DIR / f"engine-{stack}.json", preview=preview, log=log,
+                        actions=actions)
     if destroy:
         executor.destroy()
         return executor, {}

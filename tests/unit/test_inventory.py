@@ -367,3 +367,18 @@ def test_all_problems_are_reported_at_once():
     for fragment in expected:
         assert_problem(problems, fragment)
     assert len(problems) == len(expected)
+
+
+def test_missing_ssh_key_file_is_refused_before_anything_is_declared(tmp_path) -> None:
+    raw, secret_keys = make_config(3)
+    raw["hosts"][1]["ssh"]["key_file"] = str(tmp_path / "absent")
+    with pytest.raises(InventoryError) as err:
+        parse_inventory(raw, secret_keys)
+    assert any(
+        p.startswith("hosts[1].ssh.key_file:") and "does not exist" in p and "ssh-agent" in p
+        for p in err.value.problems
+    )
+    present = tmp_path / "id_ed25519"
+    present.write_text("key")
+    raw["hosts"][1]["ssh"]["key_file"] = str(present)
+    assert parse_inventory(raw, secret_keys).hosts[1].ssh.key_file == str(present)
