@@ -1,4 +1,5 @@
-"""Session fixture: bring up (or reuse) the lab, and leave it as it was found."""
+"""Session fixture shared by tests/lab and tests/e2e: bring up (or reuse) the lab, and
+leave it as it was found."""
 from __future__ import annotations
 
 from typing import Iterator

@@ -1,0 +1,56 @@
+"""The dev stack deployed into the lab once per session by the offline executor, and
+destroyed at the end (with a check that nothing it made is left)."""
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from tests.e2e.lab_access import Deployment
+from tests.engine.run import read_stack_file, run_stack
+
+FIGURES: dict[str, Any] = {}
+
+
+def dev_values(**changes: Any) -> dict[str, Any]:
+    values = read_stack_file("dev")
+    values.update(changes)
+    return values
+
+
+@pytest.fixture(scope="session")
+def admin_password() -> str:
+    return "e2e-" + secrets.token_urlsafe(12)
+
+
+@pytest.fixture(scope="session")
+def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deployment]:
+    state = tmp_path_factory.mktemp("engine") / "state.json"
+    given = {"keystone_admin_password": admin_password}
+    start = time.monotonic()
+    executor, exports = run_stack("dev", values=dev_values(), state_path=state, secrets_given=given)
+    FIGURES["deploy of the dev stack (s)"] = round(time.monotonic() - start, 1)
+    FIGURES["resources deployed"] = len([s for s in executor.plan if s.op == "create"])
+    deployed = Deployment(state, exports, ["ctl1", "ctl2", "ctl3"], FIGURES)
+    yield deployed
+    hosts = list(deployed.hosts)
+    start = time.monotonic()
+    run_stack("dev", destroy=True, state_path=state, secrets_given=given)
+    FIGURES["destroy (s)"] = round(time.monotonic() - start, 1)
+    leftovers = []
+    for host in hosts:
+        client = deployed.docker(host)
+        leftovers += [f"{host}:{c.name}" for c in client.containers.list(all=True, filters={"label": "kolla-ha.service"})]
+        leftovers += [f"{host}:volume {v.name}" for v in client.volumes.list()
+                      if v.name in {"mariadb", "rabbitmq", "haproxy_socket", "keystone_logs", "glance"}]
+    FIGURES["left behind after destroy"] = len(leftovers)
+    assert not leftovers, f"destroy left {leftovers}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("kolla-ha end-to-end figures")
+        for key, value in FIGURES.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -1,0 +1,90 @@
+"""How the end-to-end tests look at the lab: Docker over tcp://, HTTP to addresses on
+the lab network (10.199.0.0/24, created by this run), secrets from the executor state."""
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+VIP = "10.199.0.250"
+
+
+def host_address(name: str) -> str:
+    return f"10.199.0.{10 + int(name.removeprefix('ctl'))}"
+
+
+@dataclass
+class Deployment:
+    state_path: Path
+    exports: dict[str, Any]
+    hosts: list[str]
+    figures: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, docker.DockerClient] = field(default_factory=dict)
+
+    def docker(self, host: str) -> docker.DockerClient:
+        if host not in self._clients:
+            self._clients[host] = docker.DockerClient(base_url=f"tcp://{host_address(host)}:2375", timeout=120)
+        return self._clients[host]
+
+    def exec(self, host: str, container: str, command: str) -> str:
+        result = self.docker(host).containers.get(container).exec_run(["bash", "-c", command])
+        output = result.output.decode(errors="replace")
+        assert result.exit_code == 0, f"{container}@{host}: {command!r} exited {result.exit_code}: {output}"
+        return output
+
+    def secret(self, name: str) -> str:
+        """A generated secret (RandomPassword result) from the executor's state."""
+        state = json.loads(self.state_path.read_text())
+        for record in state.values():
+            if record["name"] == name and record["type"].startswith("random:"):
+                return record["outputs"].get("result") or record["outputs"]["base64"]
+        raise KeyError(name)
+
+    def started_at(self) -> dict[tuple[str, str], str]:
+        """(host, container) -> StartedAt, for every kolla-ha container in the lab."""
+        started = {}
+        for host in self.hosts:
+            for c in self.docker(host).containers.list(all=True, filters={"label": "kolla-ha.service"}):
+                started[(host, c.name)] = c.attrs["State"]["StartedAt"]
+        return started
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+         timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        request.add_header(k, v)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def keystone_token(base: str, password: str) -> tuple[str, dict[str, Any]]:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    status, headers, payload = http("POST", f"{base}/v3/auth/tokens", body)
+    assert status == 201, f"token request to {base}: {status} {payload[:300]!r}"
+    return headers["X-Subject-Token"], json.loads(payload)["token"]
+
+
+def memcached_roundtrip(address: str, key: str, value: str) -> str:
+    with socket.create_connection((address, 11211), timeout=5) as sock:
+        sock.sendall(f"set {key} 0 60 {len(value)}\r\n{value}\r\nget {key}\r\n".encode())
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode()

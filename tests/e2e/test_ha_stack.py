@@ -1,0 +1,229 @@
+"""The dev stack, deployed for real into the three-host lab, does what HA promises.
+
+Order matters in this module: the checks of the fresh deployment come first, then the
+no-op redeploy, then the scale-out that changes the deployment.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from tests.e2e.conftest import FIGURES, dev_values
+from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
+from tests.engine.run import run_stack
+from tests.program import resolve
+
+HOSTS = ["ctl1", "ctl2", "ctl3"]
+
+
+def wsrep(dep: Deployment, host: str) -> dict[str, str]:
+    out = dep.exec(host, "mariadb", "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_%'\"")
+    return dict(line.split("\t", 1) for line in out.strip().splitlines())
+
+
+def sql_via_vip(dep: Deployment, host: str, statement: str) -> str:
+    db = resolve(dep.exports["database"])
+    return dep.exec(
+        host, "mariadb",
+        f"MYSQL_PWD='{db['password']}' mysql -h {VIP} -u root -N -B -e \"{statement}\"",
+    ).strip()
+
+
+def test_galera_has_three_synced_members(deployment: Deployment) -> None:
+    for host in HOSTS:
+        status = wsrep(deployment, host)
+        assert status["wsrep_cluster_size"] == "3", (host, status["wsrep_cluster_size"])
+        assert status["wsrep_local_state_comment"] == "Synced", host
+        assert status["wsrep_cluster_status"] == "Primary", host
+
+
+def test_no_node_still_runs_as_bootstrapper(deployment: Deployment) -> None:
+    for host in HOSTS:
+        cmdline = deployment.exec(host, "mariadb", "tr '\\0' ' ' < /proc/1/cmdline")
+        assert "wsrep-new-cluster" not in cmdline, (host, cmdline)
+
+
+def test_a_row_written_through_the_vip_reads_back_on_every_node(deployment: Deployment) -> None:
+    marker = uuid.uuid4().hex
+    sql_via_vip(deployment, "ctl2", "CREATE DATABASE IF NOT EXISTS e2e; "
+                "CREATE TABLE IF NOT EXISTS e2e.t (id VARCHAR(64) PRIMARY KEY); "
+                f"INSERT INTO e2e.t VALUES ('{marker}')")
+    for host in HOSTS:
+        got = deployment.exec(host, "mariadb", f"mysql -N -B -e \"SELECT id FROM e2e.t WHERE id='{marker}'\"")
+        assert got.strip() == marker, host
+
+
+def test_haproxy_sends_database_traffic_to_one_writer(deployment: Deployment) -> None:
+    writers = {sql_via_vip(deployment, host, "SELECT @@wsrep_node_name") for host in HOSTS for _ in range(3)}
+    assert writers == {"ctl1"}, writers
+
+
+def test_rabbitmq_three_nodes_one_cluster(deployment: Deployment) -> None:
+    for host in HOSTS:
+        status = json.loads(deployment.exec(host, "rabbitmq", "rabbitmqctl -q cluster_status --formatter json"))
+        assert sorted(status["running_nodes"]) == ["rabbit@ctl1", "rabbit@ctl2", "rabbit@ctl3"], host
+
+
+def _rabbit_api(deployment: Deployment, host: str, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+    import base64
+
+    auth = base64.b64encode(f"admin:{deployment.secret('rabbitmq_admin_password')}".encode()).decode()
+    status, _, payload = http(method, f"http://{host_address(host)}:15672/api{path}", body,
+                              {"Authorization": f"Basic {auth}"})
+    return status, payload
+
+
+def test_quorum_queue_message_published_on_one_node_is_consumed_on_another(deployment: Deployment) -> None:
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    status, _ = _rabbit_api(deployment, "ctl1", "PUT", f"/queues/%2F/{queue}",
+                            {"durable": True, "arguments": {"x-queue-type": "quorum"}})
+    assert status in (201, 204)
+    status, payload = _rabbit_api(deployment, "ctl1", "POST", "/exchanges/%2F/amq.default/publish",
+                                  {"properties": {}, "routing_key": queue, "payload": "hello", "payload_encoding": "string"})
+    assert status == 200 and json.loads(payload)["routed"] is True
+    status, payload = _rabbit_api(deployment, "ctl3", "POST", f"/queues/%2F/{queue}/get",
+                                  {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"})
+    assert status == 200
+    messages = json.loads(payload)
+    assert [m["payload"] for m in messages] == ["hello"]
+    status, payload = _rabbit_api(deployment, "ctl2", "GET", f"/queues/%2F/{queue}")
+    info = json.loads(payload)
+    assert info["type"] == "quorum"
+    assert sorted(info["members"]) == ["rabbit@ctl1", "rabbit@ctl2", "rabbit@ctl3"]
+
+
+def test_vip_is_held_by_exactly_one_host(lab, deployment: Deployment) -> None:
+    import subprocess
+
+    holders = []
+    for host in HOSTS:
+        out = subprocess.run(["docker", "exec", f"kolla-ha-lab-{host}", "ip", "-4", "-o", "addr", "show"],
+                             capture_output=True, text=True, check=True).stdout
+        if f" {VIP}/" in out:
+            holders.append(host)
+    assert len(holders) == 1, holders
+
+
+def test_haproxy_stats_show_every_backend_up(deployment: Deployment) -> None:
+    import base64
+
+    auth = base64.b64encode(f"admin:{deployment.secret('haproxy_stats_password')}".encode()).decode()
+    for host in HOSTS:
+        status, _, payload = http("GET", f"http://{host_address(host)}:1984/;csv", headers={"Authorization": f"Basic {auth}"})
+        assert status == 200
+        rows = [line.split(",") for line in payload.decode().splitlines() if line and not line.startswith("#")]
+        servers = [(r[0], r[1], r[17]) for r in rows if r[1] not in ("FRONTEND", "BACKEND") and r[0] != "stats"]
+        assert servers, payload[:200]
+        down = [s for s in servers if s[2] != "UP"]
+        assert not down, (host, down)
+        assert {s[0] for s in servers} >= {"mariadb", "keystone", "glance_api", "placement_api"}
+
+
+def test_memcached_set_get_on_every_member_and_services_know_all(deployment: Deployment) -> None:
+    for host in HOSTS:
+        reply = memcached_roundtrip(host_address(host), f"e2e-{host}", "v-" + host)
+        assert f"VALUE e2e-{host} 0 {len('v-' + host)}\r\nv-{host}\r\nEND" in reply
+    expected = ",".join(f"{host_address(h)}:11211" for h in HOSTS)
+    assert resolve(deployment.exports["memcached_servers"]) == expected
+    for host in HOSTS:
+        conf = deployment.exec(host, "keystone", "cat /etc/keystone/keystone.conf")
+        assert f"memcache_servers = {expected}" in conf
+
+
+def test_fernet_token_from_one_replica_validates_on_another(deployment: Deployment, admin_password: str) -> None:
+    token, _ = keystone_token(f"http://{host_address('ctl1')}:5000", admin_password)
+    for host in ("ctl2", "ctl3"):
+        status, _, _ = http("GET", f"http://{host_address(host)}:5000/v3/auth/tokens",
+                            headers={"X-Auth-Token": token, "X-Subject-Token": token})
+        assert status == 200, host
+
+
+def test_services_answer_through_the_vip_and_are_in_the_catalogue(deployment: Deployment, admin_password: str) -> None:
+    token, body = keystone_token(f"http://{VIP}:5000", admin_password)
+    catalogue = {entry["type"]: entry for entry in body["catalog"]}
+    assert {"identity", "image", "placement"} <= set(catalogue)
+    for service_type, port in (("image", 9292), ("placement", 8778)):
+        urls = {e["interface"]: e["url"] for e in catalogue[service_type]["endpoints"]}
+        assert urls["internal"].startswith(f"http://{VIP}:{port}")
+        status, _, _ = http("GET", urls["internal"] + ("/v2/images" if service_type == "image" else "/resource_providers"),
+                            headers={"X-Auth-Token": token,
+                                     "OpenStack-API-Version": "placement 1.0"})
+        assert status == 200, (service_type, status)
+
+
+def test_redeploy_without_change_plans_nothing_and_restarts_nothing(deployment: Deployment, admin_password: str) -> None:
+    before = deployment.started_at()
+    start = time.monotonic()
+    executor, _ = run_stack("dev", values=dev_values(), state_path=deployment.state_path,
+                            secrets_given={"keystone_admin_password": admin_password})
+    FIGURES["no-op redeploy (s)"] = round(time.monotonic() - start, 1)
+    changes = [(s.op, s.name) for s in executor.plan if s.op != "same"]
+    assert changes == []
+    assert deployment.started_at() == before
+
+
+class TokenClient(threading.Thread):
+    """Asks keystone for tokens through the VIP until stopped; counts failures."""
+
+    def __init__(self, password: str) -> None:
+        super().__init__(daemon=True)
+        self.password = password
+        self.stop = threading.Event()
+        self.ok = 0
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                keystone_token(f"http://{VIP}:5000", self.password)
+                self.ok += 1
+            except Exception as err:  # every kind of failure counts against HA
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {type(err).__name__}: {str(err)[:120]}")
+            time.sleep(0.2)
+
+
+def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: Deployment, admin_password: str) -> None:
+    from lab import Lab
+
+    assert Lab(hosts=4).up().healthy
+    values = dev_values()
+    values["hosts"] = values["hosts"] + [{
+        "name": "ctl4", "address": host_address("ctl4"), "interface": "eth0",
+        "ssh": dict(values["hosts"][0]["ssh"]),
+    }]
+    for group in ("control", "memcached"):
+        values["groups"][group] = values["groups"][group] + ["ctl4"]
+    before = deployment.started_at()
+    client = TokenClient(admin_password)
+    client.start()
+    start = time.monotonic()
+    executor, exports = run_stack("dev", values=values, state_path=deployment.state_path,
+                                  secrets_given={"keystone_admin_password": admin_password})
+    FIGURES["scale-out deploy (s)"] = round(time.monotonic() - start, 1)
+    time.sleep(3)
+    client.stop.set()
+    client.join()
+    deployment.hosts.append("ctl4")
+    FIGURES["scale-out token requests ok"] = client.ok
+    FIGURES["scale-out token request errors"] = len(client.errors)
+    replaced = sorted(s.name for s in executor.plan if s.op == "replace")
+    created = sorted(s.name for s in executor.plan if s.op == "create")
+    FIGURES["scale-out replaced"] = len(replaced)
+    # The new member serves...
+    assert "ctl4-keystone" in created and "ctl4-memcached" in created
+    token, _ = keystone_token(f"http://{host_address('ctl4')}:5000", admin_password)
+    assert token
+    assert "10.199.0.14:11211" in resolve(exports["memcached_servers"])
+    # ...infrastructure that does not consume the changed lists is untouched...
+    after = deployment.started_at()
+    for host in HOSTS:
+        for name in ("mariadb", "rabbitmq", "keepalived", "memcached"):
+            assert after[(host, name)] == before[(host, name)], f"{name} on {host} was restarted"
+    # ...and the config consumers were replaced one host at a time, in host order.
+    keystone_steps = [s.name for s in executor.plan if s.name.endswith("-keystone") and s.op == "replace"]
+    assert keystone_steps == ["ctl1-keystone", "ctl2-keystone", "ctl3-keystone"]
+    assert client.ok > 0
+    assert client.errors == [], client.errors[:10]
