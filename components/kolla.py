@@ -55,6 +55,8 @@ class KollaService:
     healthcheck: HealthCheck | None = None
     capabilities: Sequence[str] = ()
     hosts: Sequence[tuple[str, str]] = ()
+    # (name, soft, hard) resource limits, e.g. ("nofile", 81024, 81024)
+    ulimits: Sequence[tuple[str, int, int]] = ()
     wait_timeout_s: int = 300
     stop_grace_s: int = 30
     labels: dict[str, str] = field(default_factory=dict)
@@ -109,6 +111,7 @@ def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
         hosts=[docker.ContainerHostArgs(host=n, ip=ip) for n, ip in svc.hosts] or None,
         capabilities=docker.ContainerCapabilitiesArgs(adds=list(svc.capabilities)) if svc.capabilities else None,
+        ulimits=[docker.ContainerUlimitArgs(name=n, soft=soft, hard=hard) for n, soft, hard in svc.ulimits] or None,
         log_driver="json-file",
         log_opts=LOG_OPTS,
     )

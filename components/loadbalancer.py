@@ -58,6 +58,12 @@ def galera_section(members: Sequence[Any]) -> ProxiedService:
     )
 
 
+def haproxy_nofile(settings: Mapping[str, Any]) -> int:
+    """File descriptors HAProxy needs: two per connection (client and server side)
+    plus headroom for listeners, checks and the stats socket."""
+    return 2 * int(settings["maxconn"]) + 1024
+
+
 def priority(index: int, settings: Mapping[str, Any]) -> int:
     return max(1, int(settings["priority_base"]) - index * int(settings["priority_step"]))
 
@@ -125,6 +131,7 @@ class LoadBalancer(pulumi.ComponentResource):
                     command="haproxy -W -db -f /etc/haproxy/haproxy.cfg",
                     files=[KollaFile("haproxy.cfg", "/etc/haproxy/haproxy.cfg", "root", "0600", cfg)],
                     volumes=[("haproxy_socket", "/var/lib/kolla/haproxy")],
+                    ulimits=[("nofile", haproxy_nofile(inv.tier("haproxy")), haproxy_nofile(inv.tier("haproxy")))],
                     healthcheck=HealthCheck(
                         test=f"curl -sf -o /dev/null http://{node.address}:{PORTS['haproxy_stats']}/_alive"
                     ),

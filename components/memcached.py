@@ -29,6 +29,17 @@ def memcached_command(address: str, settings: Mapping[str, Any]) -> str:
     )
 
 
+def health_probe(address: str) -> str:
+    """Docker health check: memcached answers `version` on its internal address."""
+    # Double quotes only: Docker runs the test with `sh -c`, and this is wrapped in
+    # bash -c '...' for /dev/tcp.
+    script = (
+        f"exec 3<>/dev/tcp/{address}/{PORTS['memcached']} && printf \"version\\r\\n\" >&3 "
+        "&& read -t 3 -r line <&3 && [ \"${line%% *}\" = VERSION ]"
+    )
+    return f"bash -c '{script}'"
+
+
 def server_list(addresses: Sequence[str]) -> str:
     """`memcache_servers` as oslo.cache and keystonemiddleware read it."""
     return ",".join(f"{a}:{PORTS['memcached']}" for a in addresses)
@@ -43,17 +54,14 @@ class MemcachedPool(pulumi.ComponentResource):
         previous: pulumi.Resource | None = None
         for host in args.members:
             address = host.spec.address
-            probe = (
-                f"exec 3<>/dev/tcp/{address}/{PORTS['memcached']} && printf 'version\\r\\n' >&3 "
-                "&& read -t 3 -r line <&3 && [ \"${line%% *}\" = VERSION ]"
-            )
+            probe = health_probe(address)
             node = service_container(
                 host,
                 KollaService(
                     name="memcached",
                     image="memcached",
                     command=memcached_command(address, args.settings),
-                    healthcheck=HealthCheck(test=f"bash -c '{probe}'"),
+                    healthcheck=HealthCheck(test=probe),
                 ),
                 parent=self,
                 depends_on=[previous] if previous else [],

@@ -84,3 +84,22 @@ def test_listens_on_the_given_address_only(server):
     assert listening_sockets([proc.pid], proto="u") == []
     # another loopback address of this machine is not served
     assert not port_is_open("127.0.0.2", port)
+
+
+def _run_health_probe(address: str, port: int) -> subprocess.CompletedProcess:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(memcached, "PORTS", {**PORTS, "memcached": port})
+        probe = memcached.health_probe(address)
+    # Docker runs a CMD-SHELL health check as `sh -c <test>`.
+    return subprocess.run(["sh", "-c", probe], capture_output=True, text=True, timeout=20)
+
+
+def test_health_probe_passes_against_the_running_server(server):
+    _, port, _ = server
+    result = _run_health_probe(LOOPBACK, port)
+    assert result.returncode == 0, result
+
+
+def test_health_probe_fails_where_nothing_listens(server):
+    result = _run_health_probe(LOOPBACK, free_port())
+    assert result.returncode != 0

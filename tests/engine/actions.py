@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import secrets
 import string
@@ -20,7 +21,7 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.types import Healthcheck, LogConfig
+from docker.types import Healthcheck, LogConfig, Ulimit
 
 from tests.engine.daemons import DaemonPool
 
@@ -28,7 +29,7 @@ CONTAINER_ARGS = {
     "name", "image", "command", "entrypoints", "envs", "networkMode", "volumes", "uploads",
     "labels", "hosts", "capabilities", "restart", "maxRetryCount", "healthcheck", "wait",
     "waitTimeout", "mustRun", "attach", "logs", "logDriver", "logOpts", "destroyGraceSeconds",
-    "start", "rm",
+    "start", "rm", "ulimits",
 }
 SUPPORTED: dict[str, set[str]] = {
     "pulumi:providers:docker": {"host", "sshOpts", "version"},
@@ -98,7 +99,11 @@ class Actions:
         return self.providers[provider_id]
 
     def create_provider(self, provider_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        client = self.pool.client(inputs["host"], inputs.get("sshOpts") or [])
+        # Providers receive non-string config JSON-encoded, as the engine passes it.
+        ssh_opts = inputs.get("sshOpts") or []
+        if isinstance(ssh_opts, str):
+            ssh_opts = json.loads(ssh_opts)
+        client = self.pool.client(inputs["host"], ssh_opts)
         client.ping()
         self.providers[provider_id] = client
         return dict(inputs)
@@ -163,6 +168,8 @@ class Actions:
                 retries=int(hc.get("retries") or 3),
                 start_period=_nanoseconds(hc.get("startPeriod") or "0s"),
             ) if hc else None,
+            ulimits=[Ulimit(name=u["name"], soft=int(u["soft"]), hard=int(u["hard"]))
+                     for u in inputs.get("ulimits") or []] or None,
             log_config=LogConfig(type=inputs.get("logDriver") or "json-file", config=inputs.get("logOpts") or {}),
             stop_signal=None,
         )

@@ -136,11 +136,17 @@ class Executor(pulumi.runtime.Mocks):
         if self.preview:
             outputs = _fake_outputs(args.typ, args.name, inputs)
             return self._id(args, outputs), outputs
-        outputs = self._perform(op, args, inputs, old)
+        deps = list(getattr(self.local, "deps", []))
         with self._lock:
             self._order += 1
-            self.state.records[urn] = Record(args.typ, args.name, args.provider, digest, inputs, outputs,
-                                             self._order, list(getattr(self.local, "deps", [])))
+            order = self._order
+            # Recorded before it is attempted, with an empty digest: if the create fails
+            # or the run is cut off, the next run replaces it and destroy still finds it.
+            self.state.records[urn] = Record(args.typ, args.name, args.provider, "", inputs, dict(inputs), order, deps)
+            self.state.save()
+        outputs = self._perform(op, args, inputs, old)
+        with self._lock:
+            self.state.records[urn] = Record(args.typ, args.name, args.provider, digest, inputs, outputs, order, deps)
             self.state.save()
         return self._id(args, outputs), outputs
 
