@@ -172,6 +172,7 @@ class ApiService(pulumi.ComponentResource):
                 ),
                 parent=self,
                 depends_on=[*steps, *args.runtime, *([previous] if previous else [])],
+                gates=checks,
             )
             self.containers.append(container)
             previous = container
@@ -233,10 +234,14 @@ class ApiService(pulumi.ComponentResource):
                         for cf in spec.config_files
                     ]
                     + [KollaFile("kolla_ha_bootstrap.sh", "/usr/local/bin/kolla_ha_bootstrap.sh", "root", "0700",
-                                 sync_script)],
+                                 sync_script)]
+                    # keystone-manage bootstrap wants the key repositories in place too.
+                    + self._extra_files(spec, pw),
+                    permissions=_permissions(spec),
                 ),
                 parent=self,
                 depends_on=[create],
+                gates=[create.checked_exit],  # type: ignore[attr-defined]
             )
             checks.append(sync.checked_exit)  # type: ignore[attr-defined]
             steps.append(sync)
@@ -257,6 +262,7 @@ class ApiService(pulumi.ComponentResource):
                 # After the schema: a failed db sync must not leave endpoints in the
                 # catalogue for a service that never comes up.
                 depends_on=[*after, *args.keystone, *steps],
+                gates=[c.checked_exit for c in steps],  # type: ignore[attr-defined]
             )
             checks.append(register.checked_exit)  # type: ignore[attr-defined]
             steps.append(register)

@@ -89,6 +89,7 @@ class GaleraCluster(pulumi.ComponentResource):
                 ]
 
             waits_on: list[pulumi.Resource] = [previous] if previous else []
+            gates: list[pulumi.Output[Any]] = []
             if index == 0:
                 bootstrap = one_shot_container(
                     host,
@@ -103,6 +104,7 @@ class GaleraCluster(pulumi.ComponentResource):
                     parent=self,
                 )
                 checks.append(bootstrap.checked_exit)  # type: ignore[attr-defined]
+                gates.append(bootstrap.checked_exit)  # type: ignore[attr-defined]
                 waits_on.append(bootstrap)
             check = HealthCheck(
                 test="/usr/local/bin/galera_clustercheck >/dev/null",
@@ -126,6 +128,7 @@ class GaleraCluster(pulumi.ComponentResource):
                 ),
                 parent=self,
                 depends_on=waits_on,
+                gates=gates,
             )
             clustercheck = service_container(
                 host,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -94,13 +94,25 @@ def _uploads(svc: KollaService) -> list[docker.ContainerUploadArgs]:
     return uploads
 
 
-def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
+def _gate_label(gates: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
+    """A constant label that only resolves once every gate has: a data dependency.
+
+    depends_on only orders registrations; it does not stop a container when the one-shot
+    step before it exited non-zero. Feeding the checked exit codes into an input does:
+    the check raises, the input never resolves, the container is never created.
+    """
+    return pulumi.Output.all(*gates).apply(lambda _: "passed")
+
+
+def _base_args(host: HostNode, svc: KollaService, gates: Sequence[pulumi.Output[Any]] = ()) -> dict[str, object]:
     image = host.image(svc.image)
     volumes = [
         docker.ContainerVolumeArgs(volume_name=host.volume(vol).name, container_path=path)
         for vol, path in svc.volumes
     ]
-    labels = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
+    labels: dict[str, pulumi.Input[str]] = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
+    if gates:
+        labels["kolla-ha.gate"] = _gate_label(gates)
     return dict(
         name=svc.name,
         image=image.image_id,
@@ -135,8 +147,10 @@ def service_container(
     svc: KollaService,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    gates: Sequence[pulumi.Output[Any]] = (),
 ) -> docker.Container:
-    """A long-running kolla container that counts as created only once healthy."""
+    """A long-running kolla container that counts as created only once healthy, and only
+    after the one-shot steps whose checked exit codes are its `gates` succeeded."""
     hc = svc.healthcheck
     health = (
         docker.ContainerHealthcheckArgs(
@@ -151,7 +165,7 @@ def service_container(
     )
     return docker.Container(
         f"{host.spec.name}-{svc.name}",
-        **_base_args(host, svc),
+        **_base_args(host, svc, gates),
         restart="unless-stopped",
         must_run=True,
         healthcheck=health,
@@ -167,6 +181,7 @@ def one_shot_container(
     svc: KollaService,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    gates: Sequence[pulumi.Output[Any]] = (),
 ) -> docker.Container:
     """A kolla bootstrap-style container run to completion (db sync, user creation).
 
@@ -175,7 +190,7 @@ def one_shot_container(
     """
     container = docker.Container(
         f"{host.spec.name}-{svc.name}",
-        **_base_args(host, svc),
+        **_base_args(host, svc, gates),
         restart="no",
         must_run=False,
         attach=True,

@@ -9,7 +9,8 @@ import urllib.parse
 
 import pytest
 
-from tests.program import is_secret_input, resolve
+from tests.program import RecordingMocks, is_secret_input, resolve, run_program
+from tests.unit.inventory_fixtures import make_config
 from tests.unit.program_checks import (
     address, assert_kolla_container, assert_rolling_chain, containers, group, upload, uploads,
 )
@@ -174,3 +175,30 @@ def test_register_script_points_the_catalogue_at_the_vip(run):
     for h in run.namespace["inventory"].hosts:
         assert f"http://{h.address}:" not in script
     assert uploads(run.named(f"{first}-glance_register"))
+
+
+class FailingStepMocks(RecordingMocks):
+    """A daemon on which one one-shot step exits 1."""
+
+    def __init__(self, failing: str) -> None:
+        super().__init__()
+        self.failing = failing
+
+    def new_resource(self, args):  # type: ignore[no-untyped-def]
+        rid, state = super().new_resource(args)
+        if args.name == self.failing:
+            state = {**state, "exitCode": 1}
+        return rid, state
+
+
+def test_a_failed_one_shot_step_stops_everything_that_needs_it() -> None:
+    raw, secret_keys = make_config(3, enabled_services=["keystone", "glance-api"])
+    mocks = FailingStepMocks("ctl1-keystone_bootstrap")
+    with pytest.raises(Exception, match="keystone_bootstrap on ctl1 exited with 1"):
+        run_program(raw, secret_keys, mocks=mocks)
+    names = {r.name for r in mocks.registrations}
+    assert "ctl1-keystone_bootstrap" in names
+    # no keystone replica, and nothing of glance that needs keystone's catalogue
+    assert not {"ctl1-keystone", "ctl2-keystone", "ctl3-keystone", "ctl1-glance_register"} & names
+    # the infrastructure that does not depend on keystone was still deployed
+    assert {"ctl1-mariadb", "ctl3-rabbitmq", "ctl2-memcached"} <= names
