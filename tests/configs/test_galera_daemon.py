@@ -192,6 +192,6 @@ def test_clustercheck_answers_503_when_the_node_is_unreachable(db, tmp_path):
 def test_bootstrap_does_nothing_on_an_initialised_datadir(db):
     again = run(["bash", str(db.etc / "galera_bootstrap")], env=db.env, timeout_s=60)
     assert again.returncode == 0, again.stderr
-    assert "initialised already; no bootstrap needed" in again.stdout
+    assert "belongs to a Galera node already; no bootstrap needed" in again.stdout
     assert not (db.data / "kolla-ha-new-cluster").exists()
     assert db.value("SHOW STATUS LIKE 'wsrep_cluster_size'") == "1"
