@@ -30,7 +30,12 @@ def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deploymen
     state = tmp_path_factory.mktemp("engine") / "state.json"
     given = {"keystone_admin_password": admin_password}
     start = time.monotonic()
-    executor, exports = run_stack("dev", values=dev_values(), state_path=state, secrets_given=given)
+    try:
+        executor, exports = run_stack("dev", values=dev_values(), state_path=state, secrets_given=given)
+    except BaseException:
+        # A failed deploy must not leave half a cloud in the lab for the next run.
+        run_stack("dev", destroy=True, state_path=state, secrets_given=given)
+        raise
     FIGURES["deploy of the dev stack (s)"] = round(time.monotonic() - start, 1)
     FIGURES["resources deployed"] = len([s for s in executor.plan if s.op == "create"])
     deployed = Deployment(state, exports, ["ctl1", "ctl2", "ctl3"], FIGURES)
