@@ -30,7 +30,10 @@ class KollaFile:
     dest: str
     owner: str
     perm: str
-    content: pulumi.Input[str]
+    content: pulumi.Input[str] | None
+    # Where kolla_start reads it, when not uploaded with the container: a file on a host
+    # folder mounted into the container, which can change without replacing it.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class KollaService:
     command: str
     files: Sequence[KollaFile] = ()
     volumes: Sequence[tuple[str, str]] = ()
+    # (host folder, container path) bind mounts, read-only
+    host_dirs: Sequence[tuple[str, str]] = ()
     permissions: Sequence[dict[str, object]] = ()
     healthcheck: HealthCheck | None = None
     capabilities: Sequence[str] = ()
@@ -68,7 +73,7 @@ def config_json(command: str, files: Sequence[KollaFile], permissions: Sequence[
         {
             "command": command,
             "config_files": [
-                {"source": f"{CONFIG_DIR}/{f.name}", "dest": f.dest, "owner": f.owner, "perm": f.perm}
+                {"source": f.source or f"{CONFIG_DIR}/{f.name}", "dest": f.dest, "owner": f.owner, "perm": f.perm}
                 for f in files
             ],
             "permissions": list(permissions),
@@ -90,6 +95,7 @@ def _uploads(svc: KollaService) -> list[docker.ContainerUploadArgs]:
     uploads += [
         docker.ContainerUploadArgs(file=f"{CONFIG_DIR}/{f.name}", content=f.content, permissions="0600")
         for f in svc.files
+        if f.source is None
     ]
     return uploads
 
@@ -109,6 +115,9 @@ def _base_args(host: HostNode, svc: KollaService, gates: Sequence[pulumi.Output[
     volumes = [
         docker.ContainerVolumeArgs(volume_name=host.volume(vol).name, container_path=path)
         for vol, path in svc.volumes
+    ] + [
+        docker.ContainerVolumeArgs(host_path=src, container_path=path, read_only=True)
+        for src, path in svc.host_dirs
     ]
     labels: dict[str, pulumi.Input[str]] = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
     if gates:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import pulumi
+import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
@@ -20,6 +21,45 @@ from components.rendering import render
 
 # Kernel capabilities keepalived needs for VRRP: raw sockets and adding the VIP.
 KEEPALIVED_CAPS = ("NET_ADMIN", "NET_BROADCAST", "NET_RAW")
+# haproxy.cfg lives on the host, mounted read-only into the container: a new config is
+# validated and loaded by HAProxy's master process (SIGUSR2, hitless) instead of
+# replacing the container, which would drop the VIP for seconds on its holder.
+HOST_CONFIG_DIR = "/etc/kolla-ha/haproxy"
+MOUNTED_CONFIG_DIR = "/var/lib/kolla/haproxy-config"
+
+
+def write_config_script() -> str:
+    """First write of haproxy.cfg (from stdin), before the container exists."""
+    return "\n".join([
+        "set -eu",
+        f"install -d -m 0700 {HOST_CONFIG_DIR}",
+        "umask 077",
+        f"cat > {HOST_CONFIG_DIR}/haproxy.cfg.new",
+        f"mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
+    ]) + "\n"
+
+
+def reload_config_script(address: str) -> str:
+    """A changed haproxy.cfg (from stdin): checked by the running HAProxy, then loaded."""
+    return "\n".join([
+        "set -eu",
+        "umask 077",
+        f"cat > {HOST_CONFIG_DIR}/haproxy.cfg.new",
+        "if ! docker inspect haproxy >/dev/null 2>&1; then",
+        f"  mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
+        "  exit 0",
+        "fi",
+        f"docker exec haproxy haproxy -c -q -f {MOUNTED_CONFIG_DIR}/haproxy.cfg.new",
+        f"mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
+        f"docker exec haproxy cp {MOUNTED_CONFIG_DIR}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+        "docker kill -s USR2 haproxy >/dev/null",
+        "for i in $(seq 1 30); do",
+        f"  curl -sf -o /dev/null http://{address}:{PORTS['haproxy_stats']}/_alive && exit 0",
+        "  sleep 1",
+        "done",
+        "echo 'haproxy did not answer after the reload' >&2",
+        "exit 1",
+    ]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -120,24 +160,43 @@ class LoadBalancer(pulumi.ComponentResource):
         self.haproxy: list[pulumi.Resource] = []
         self.keepalived: list[pulumi.Resource] = []
         previous: pulumi.Resource | None = None
+        previous_config: pulumi.Resource | None = None
         for index, host in enumerate(args.members):
             node = host.spec
             cfg = stats_password.apply(lambda pw, node=node: render_haproxy_cfg(node, inv, args.services, pw))
+            config = command.remote.Command(
+                f"{node.name}-haproxy-config",
+                connection=host.connection,
+                stdin=cfg,
+                create=write_config_script(),
+                update=reload_config_script(node.address),
+                delete=f"rm -rf {HOST_CONFIG_DIR}",
+                # stdin carries the stats password: keep it out of logs and state.
+                logging="none",
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[d for d in (previous_config, host.prepared) if d is not None],
+                    additional_secret_outputs=["stdout", "stderr"],
+                ),
+            )
+            previous_config = config
             haproxy = service_container(
                 host,
                 KollaService(
                     name="haproxy",
                     image="haproxy",
                     command="haproxy -W -db -f /etc/haproxy/haproxy.cfg",
-                    files=[KollaFile("haproxy.cfg", "/etc/haproxy/haproxy.cfg", "root", "0600", cfg)],
+                    files=[KollaFile("haproxy.cfg", "/etc/haproxy/haproxy.cfg", "root", "0600", None,
+                                     source=f"{MOUNTED_CONFIG_DIR}/haproxy.cfg")],
                     volumes=[("haproxy_socket", "/var/lib/kolla/haproxy")],
+                    host_dirs=[(HOST_CONFIG_DIR, MOUNTED_CONFIG_DIR)],
                     ulimits=[("nofile", haproxy_nofile(inv.tier("haproxy")), haproxy_nofile(inv.tier("haproxy")))],
                     healthcheck=HealthCheck(
                         test=f"curl -sf -o /dev/null http://{node.address}:{PORTS['haproxy_stats']}/_alive"
                     ),
                 ),
                 parent=self,
-                depends_on=[d for d in (previous, host.prepared) if d is not None],
+                depends_on=[d for d in (previous, config) if d is not None],
             )
             conf = vrrp_password.apply(
                 lambda pw, node=node, index=index: render_keepalived_conf(node, index, lb_specs, inv, pw)

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import secrets
+import shlex
 import string
 import subprocess
 import tarfile
@@ -38,8 +39,9 @@ SUPPORTED: dict[str, set[str]] = {
     "docker:index/remoteImage:RemoteImage": {"name", "keepLocally", "pullTriggers"},
     "docker:index/volume:Volume": {"name", "driver", "labels"},
     "docker:index/container:Container": CONTAINER_ARGS,
-    "command:remote:Command": {"connection", "create", "update", "delete", "triggers", "logging", "environment"},
-    "command:local:Command": {"create", "update", "delete", "triggers", "logging", "environment"},
+    "command:remote:Command": {"connection", "create", "update", "delete", "triggers", "logging", "environment",
+                               "stdin", "addPreviousOutputInEnv"},
+    "command:local:Command": {"create", "update", "delete", "triggers", "logging", "environment", "stdin"},
     "random:index/randomPassword:RandomPassword": {
         "length", "special", "overrideSpecial", "upper", "lower", "numeric", "number", "minLower",
         "minUpper", "minNumeric", "minSpecial", "keepers",
@@ -223,7 +225,10 @@ class Actions:
 
     # -- commands --------------------------------------------------------------------
     @staticmethod
-    def run_remote(connection: dict[str, Any], script: str, environment: dict[str, str] | None = None) -> dict[str, str]:
+    def run_remote(connection: dict[str, Any], script: str, environment: dict[str, str] | None = None,
+                   stdin: str | None = None) -> dict[str, str]:
+        """Run `script` with bash on the host, as pulumi-command does over its SSH session;
+        `stdin` (the resource's stdin input) is the script's standard input."""
         with tempfile.TemporaryDirectory() as tmp:
             opts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                     "-o", "BatchMode=yes", "-p", str(int(connection.get("port") or 22))]
@@ -234,17 +239,17 @@ class Actions:
                 os.chmod(key, 0o600)
                 opts += ["-i", key]
             target = f"{connection.get('user') or 'root'}@{connection['host']}"
-            prefix = "".join(f"export {k}={v!r}\n" for k, v in (environment or {}).items())
-            done = subprocess.run(["ssh", *opts, target, "bash -s"], input=prefix + script, text=True,
-                                  capture_output=True, timeout=1800, check=False)
+            prefix = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in (environment or {}).items())
+            done = subprocess.run(["ssh", *opts, target, "bash -c " + shlex.quote(prefix + script)],
+                                  input=stdin or "", text=True, capture_output=True, timeout=1800, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"remote command on {connection['host']} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
         return {"stdout": done.stdout, "stderr": done.stderr}
 
     @staticmethod
-    def run_local(script: str, environment: dict[str, str] | None = None) -> dict[str, str]:
-        done = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=1800, check=False,
-                              env={**os.environ, **(environment or {})})
+    def run_local(script: str, environment: dict[str, str] | None = None, stdin: str | None = None) -> dict[str, str]:
+        done = subprocess.run(["bash", "-c", script], input=stdin or "", text=True, capture_output=True,
+                              timeout=1800, check=False, env={**os.environ, **(environment or {})})
         if done.returncode != 0:
             raise RuntimeError(f"local command exited {done.returncode}: {done.stderr.strip()[-2000:]}")
         return {"stdout": done.stdout, "stderr": done.stderr}

@@ -232,8 +232,8 @@ class Executor(pulumi.runtime.Mocks):
 
     def _run_command(self, typ: str, inputs: dict[str, Any], script: str) -> dict[str, str]:
         if typ == REMOTE:
-            return self.actions.run_remote(inputs["connection"], script, inputs.get("environment"))
-        return self.actions.run_local(script, inputs.get("environment"))
+            return self.actions.run_remote(inputs["connection"], script, inputs.get("environment"), inputs.get("stdin"))
+        return self.actions.run_local(script, inputs.get("environment"), inputs.get("stdin"))
 
     def _delete(self, rec: Record) -> None:
         self.log(f"delete   {rec.type.split(':')[-1]:16} {rec.name}")

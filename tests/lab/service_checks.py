@@ -98,9 +98,16 @@ CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
         files={"probe.txt": ("/etc/kolla-ha/probe.txt", "0640", "copied\n")},
         probe='test "$(stat -c %a /etc/kolla-ha/probe.txt)" = 640 && grep -q copied /etc/kolla-ha/probe.txt'),
     ServiceCheck(
-        "mariadb-server", "/usr/sbin/mariadbd --user=mysql",
+        # The image ships an empty datadir (the Galera bootstrap initialises it), so this
+        # check initialises one the same way before starting the server.
+        "mariadb-server", "/usr/local/bin/lab-mariadb-start",
         files={"99-lab.cnf": ("/etc/mysql/mariadb.conf.d/99-lab.cnf", "0644",
-                              "[mysqld]\nbind-address = 127.0.0.1\nport = 3306\n")},
+                              "[mysqld]\nbind-address = 127.0.0.1\nport = 3306\n"),
+               "lab-mariadb-start": ("/usr/local/bin/lab-mariadb-start", "0755",
+                                     "#!/bin/sh\nset -e\n"
+                                     "mysql_install_db --user=mysql --datadir=/var/lib/mysql "
+                                     "--skip-test-db >/dev/null\n"
+                                     "exec /usr/sbin/mariadbd --user=mysql\n")},
         permissions=({"path": "/var/lib/mysql", "owner": "mysql:mysql", "recurse": True},
                      {"path": "/run/mysqld", "owner": "mysql:mysql"}),
         probe="mariadb -uroot -e 'SELECT 1'"),

@@ -49,6 +49,11 @@ def upload(reg: Registration, file_name: str) -> str:
     return uploads(reg)[f"/var/lib/kolla/config_files/{file_name}"]
 
 
+def haproxy_cfg(run: Any, host: str) -> str:
+    """haproxy.cfg as the program hands it to the host (stdin of <host>-haproxy-config)."""
+    return unwrap(run.named(f"{host}-haproxy-config").inputs["stdin"])
+
+
 def config_json(reg: Registration) -> dict[str, Any]:
     return json.loads(uploads(reg)[CONFIG_JSON])
 
@@ -104,9 +109,14 @@ def assert_kolla_container(
     assert set(cfg) == {"command", "config_files", "permissions"}
     assert isinstance(cfg["command"], str) and cfg["command"]
     files = uploads(reg)
+    host_dirs = {v["containerPath"]: v for v in unwrap(inputs.get("volumes") or []) if v.get("hostPath")}
     for item in cfg["config_files"]:
-        # every file config.json copies was uploaded next to it
-        assert item["source"] in files, f"{reg.name}: {item['source']} not uploaded"
+        if item["source"] in files:
+            continue
+        # otherwise it comes from a host folder mounted read-only (HAProxy's reloadable config)
+        mount = next((m for path, m in host_dirs.items() if item["source"].startswith(path + "/")), None)
+        assert mount is not None and mount.get("readOnly"), (
+            f"{reg.name}: {item['source']} is neither uploaded nor on a read-only host folder")
         assert set(item) == {"source", "dest", "owner", "perm"}
     assert all(u["permissions"] == "0600" for u in unwrap(inputs["uploads"]))
     if long_running:

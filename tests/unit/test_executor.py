@@ -56,7 +56,8 @@ class RecordingActions(Actions):
         self.calls.append(("rm", client.url, state["name"]))
 
     @staticmethod
-    def run_remote(connection: dict[str, Any], script: str, environment: dict[str, str] | None = None) -> dict[str, str]:
+    def run_remote(connection: dict[str, Any], script: str, environment: dict[str, str] | None = None,
+                   stdin: str | None = None) -> dict[str, str]:
         RecordingActions.remote.append((connection["host"], script.splitlines()[0]))
         return {"stdout": "", "stderr": ""}
 

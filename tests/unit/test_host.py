@@ -65,5 +65,5 @@ def test_volumes_are_named_per_host(run):
         host, volume = reg.name.split("-volume-")
         assert reg.inputs["name"] == volume
         users = [c for c in run.containers() if label(c, "kolla-ha.host") == host
-                 and any(v["volumeName"] == volume for v in c.inputs.get("volumes") or [])]
+                 and any(v.get("volumeName") == volume for v in c.inputs.get("volumes") or [])]
         assert users, f"{reg.name} is used by no container on {host}"

@@ -1,10 +1,13 @@
 """components/loadbalancer.py under mocks: HAProxy + keepalived per loadbalancer host."""
 from __future__ import annotations
 
+import json
 import re
 
+from tests.program import is_secret_input, unwrap
+
 from tests.unit.program_checks import (
-    address, assert_kolla_container, containers, group, upload,
+    address, assert_kolla_container, containers, group, haproxy_cfg, upload,
 )
 
 
@@ -30,8 +33,12 @@ def test_rolling_order_haproxy_then_keepalived_host_by_host(run):
     for i, host in enumerate(lb):
         assert keepalived[host].depends_on() == [f"{host}-haproxy"]
         expected = [f"{lb[i - 1]}-keepalived"] if i else []
-        # nonlocal_bind must be set before HAProxy binds the VIP
-        assert haproxy[host].depends_on() == expected + [f"{host}-prepare"]
+        # the host's haproxy.cfg is written first; that write waits for the host
+        # preparation (nonlocal_bind, before HAProxy binds the VIP) and for the previous
+        # host's config, so a bad config is caught on the first host.
+        assert haproxy[host].depends_on() == expected + [f"{host}-haproxy-config"]
+        previous_config = [f"{lb[i - 1]}-haproxy-config"] if i else []
+        assert run.named(f"{host}-haproxy-config").depends_on() == previous_config + [f"{host}-prepare"]
     # the haproxy -> keepalived pairs form one chain across hosts: haproxy N waits for
     # keepalived N-1, so a new LB host starts only after the previous one holds VRRP.
 
@@ -40,8 +47,8 @@ def test_haproxy_proxies_the_database_single_writer_and_every_api(run):
     db = group(run, "database")
     control = group(run, "control")
     vip = run.namespace["inventory"].internal_vip
-    for reg in containers(run, "haproxy").values():
-        cfg = upload(reg, "haproxy.cfg")
+    for host in containers(run, "haproxy"):
+        cfg = haproxy_cfg(run, host)
         assert f"{vip}:3306" in cfg
         servers = re.findall(r"^\s*server\s+(\S+)\s+(\S+)(.*)$", cfg, re.M)
         db_servers = [s for s in servers if s[1].endswith(":3306")]
@@ -67,3 +74,15 @@ def test_keepalived_priorities_fall_along_the_group_and_peers_are_the_others(run
         peers = re.search(r"unicast_peer\s*{([^}]*)}", conf).group(1).split()
         assert sorted(peers) == sorted(address(run, o) for o in lb if o != host)
     assert priorities == sorted(priorities, reverse=True) and len(set(priorities)) == len(lb)
+
+
+def test_haproxy_config_changes_reload_in_place_instead_of_replacing(run):
+    """A new haproxy.cfg is checked by the running HAProxy, then loaded by its master
+    (SIGUSR2); the container's own inputs do not contain the config at all."""
+    for host, reg in containers(run, "haproxy").items():
+        command = run.named(f"{host}-haproxy-config")
+        update = command.inputs["update"]
+        assert update.index("haproxy -c -q -f") < update.index("kill -s USR2 haproxy")
+        assert "set -eu" in update  # a failed check stops before the reload
+        assert "global" not in json.dumps(unwrap(reg.inputs.get("uploads")))
+        assert is_secret_input(command.inputs["stdin"])

@@ -1,7 +1,7 @@
 """components/memcached.py under mocks: one server per memcached host, every client sees all."""
 from __future__ import annotations
 
-from tests.program import resolve
+from tests.program import unwrap, resolve
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import layout_run, quick_run
 from tests.unit.program_checks import (
@@ -54,8 +54,12 @@ def test_a_fourth_memcached_host_changes_its_consumers_not_galera_or_rabbitmq():
     hosts = ("ctl1", "ctl2", "ctl3")
     # By design: every API config lists every memcached server, so every replica changes.
     assert {f"{h}-{c}" for h in hosts for c in API_CONTAINERS} <= changed
-    # HAProxy gains ctl4 as a backend of every API.
-    assert {f"{h}-haproxy" for h in hosts} <= changed
+    # HAProxy gains ctl4 as a backend of every API: a new haproxy.cfg, reloaded in
+    # place, so the haproxy containers themselves are not replaced.
+    assert not {f"{h}-haproxy" for h in hosts} & changed
+    for h in hosts:
+        assert unwrap(before.named(f"{h}-haproxy-config").inputs["stdin"]) != unwrap(
+            after.named(f"{h}-haproxy-config").inputs["stdin"])
     for h in hosts:
         for untouched in ("mariadb", "mariadb_clustercheck", "rabbitmq", "memcached", "keepalived"):
             assert f"{h}-{untouched}" not in changed
@@ -63,6 +67,6 @@ def test_a_fourth_memcached_host_changes_its_consumers_not_galera_or_rabbitmq():
     # The db-sync one-shots carry the service config too, so they are replaced (and
     # re-run, idempotently); db_create and register steps do not read memcached.
     bootstraps = {f"ctl1-{s}_bootstrap" for s in ("keystone", "glance", "placement", "nova", "neutron", "cinder")}
-    assert changed == {f"{h}-{c}" for h in hosts for c in (*API_CONTAINERS, "haproxy")} | bootstraps
+    assert changed == {f"{h}-{c}" for h in hosts for c in API_CONTAINERS} | bootstraps
     assert set(containers(after, "memcached")) == {"ctl1", "ctl2", "ctl3", "ctl4"}
     assert after.namespace["plane"].memcached.servers.endswith(",10.0.0.14:11211")
