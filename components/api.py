@@ -18,6 +18,7 @@ from components.defaults import PORTS
 from components.host import HostNode
 from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaFile, KollaService, one_shot_container, service_container
+from components.lb_membership import lb_membership
 from components.loadbalancer import Backend, ProxiedService
 from components.passwords import Passwords
 from components.rendering import render
@@ -114,6 +115,8 @@ class ApiServiceArgs:
     # What must be running before the replicas: RabbitMQ, memcached.
     runtime: Sequence[pulumi.Resource]
     keystone: Sequence[pulumi.Resource] = ()
+    # Internal addresses of the HAProxy hosts, where replicas are drained before a stop.
+    loadbalancers: Sequence[str] = ()
 
 
 class ApiService(pulumi.ComponentResource):
@@ -141,6 +144,7 @@ class ApiService(pulumi.ComponentResource):
         steps = self._one_shots(args, secrets, first, checks)
 
         self.containers: list[pulumi.Resource] = []
+        self.members: list[pulumi.Resource] = []
         previous: pulumi.Resource | None = None
         for host in args.members:
             ctx = secrets.apply(
@@ -175,8 +179,11 @@ class ApiService(pulumi.ComponentResource):
                 gates=checks,
             )
             self.containers.append(container)
-            previous = container
-        self.ready: list[pulumi.Resource] = list(self.containers)
+            # The next replica is replaced only once this one is back in every HAProxy.
+            previous = lb_membership(host, spec.container, container, args.loadbalancers,
+                                     pw.password("haproxy_stats_password"), parent=self)
+            self.members.append(previous)
+        self.ready: list[pulumi.Resource] = list(self.members)
         self.endpoints = endpoint_urls(spec, inv)
         self.register_outputs({"endpoints": self.endpoints, "checks": checks})
 

@@ -91,6 +91,7 @@ class ControlPlane(pulumi.ComponentResource):
                     infrastructure=infrastructure,
                     runtime=[*self.memcached.ready, *(self.messaging.ready if spec.rabbitmq else [])],
                     keystone=keystone.ready if keystone else [],
+                    loadbalancers=[h.spec.address for h in members("loadbalancer")],
                 ),
                 opts=child,
             )

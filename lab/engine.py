@@ -1,6 +1,8 @@
 """The outer Docker engine the lab runs on; started here when nothing answers."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -34,3 +36,25 @@ def ensure_engine(state_dir: Path, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.5)
     raise RuntimeError(f"dockerd did not answer within {timeout:.0f}s; see {log.name}")
+
+
+def stop_engine(state_dir: Path, timeout: float = 60.0) -> None:
+    """Stop the dockerd that ensure_engine started (its pid file says which); a daemon
+    started by someone else is left alone."""
+    pid_file = state_dir / "dockerd.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().strip())
+    pid_file.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"dockerd (pid {pid}) still running {timeout:.0f}s after SIGTERM")

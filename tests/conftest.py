@@ -7,10 +7,13 @@ from typing import Iterator
 import pytest
 
 from lab import Lab
+from lab.engine import engine_answers, stop_engine
 
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
+    # Whatever this session starts (engine, lab) it also stops; what it found, it leaves.
+    engine_was_running = engine_answers()
     existed = Lab().exists()
     # The tests address ctl1..ctl3; a bigger running lab is reused as it is.
     instance = Lab(hosts=max(3, len(Lab.existing_hosts())))
@@ -20,3 +23,5 @@ def lab() -> Iterator[Lab]:
     yield instance
     if not existed:
         instance.down()
+        if not engine_was_running:
+            stop_engine(instance.state_dir)

@@ -3,16 +3,15 @@ destroyed at the end (with a check that nothing it made is left)."""
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
 from typing import Any, Iterator
 
 import pytest
 
+from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
 from tests.engine.run import read_stack_file, run_stack
-
-FIGURES: dict[str, Any] = {}
-
 
 def dev_values(**changes: Any) -> dict[str, Any]:
     values = read_stack_file("dev")
@@ -25,7 +24,8 @@ def admin_password() -> str:
     return "e2e-" + secrets.token_urlsafe(12)
 
 
-@pytest.fixture(scope="session")
+# Module scope: the stack is gone before later test directories use the lab hosts.
+@pytest.fixture(scope="module")
 def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deployment]:
     state = tmp_path_factory.mktemp("engine") / "state.json"
     given = {"keystone_admin_password": admin_password}
@@ -38,7 +38,7 @@ def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deploymen
         raise
     FIGURES["deploy of the dev stack (s)"] = round(time.monotonic() - start, 1)
     FIGURES["resources deployed"] = len([s for s in executor.plan if s.op == "create"])
-    deployed = Deployment(state, exports, ["ctl1", "ctl2", "ctl3"], FIGURES)
+    deployed = Deployment(state, exports, ["ctl1", "ctl2", "ctl3"], FIGURES, values=dev_values())
     yield deployed
     hosts = list(deployed.hosts)
     start = time.monotonic()
@@ -50,6 +50,11 @@ def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deploymen
         leftovers += [f"{host}:{c.name}" for c in client.containers.list(all=True, filters={"label": "kolla-ha.service"})]
         leftovers += [f"{host}:volume {v.name}" for v in client.volumes.list()
                       if v.name in {"mariadb", "rabbitmq", "haproxy_socket", "keystone_logs", "glance"}]
+        # Files the program writes on the host itself (not in a container or volume).
+        on_host = subprocess.run(["docker", "exec", f"kolla-ha-lab-{host}", "test", "-e", "/etc/kolla-ha/haproxy"],
+                                 check=False)
+        if on_host.returncode == 0:
+            leftovers.append(f"{host}:/etc/kolla-ha/haproxy")
     FIGURES["left behind after destroy"] = len(leftovers)
     assert not leftovers, f"destroy left {leftovers}"
 

@@ -25,6 +25,8 @@ class Deployment:
     exports: dict[str, Any]
     hosts: list[str]
     figures: dict[str, Any] = field(default_factory=dict)
+    # The stack values last deployed: a test that changes the stack builds on them.
+    values: dict[str, Any] = field(default_factory=dict)
     _clients: dict[str, docker.DockerClient] = field(default_factory=dict)
 
     def docker(self, host: str) -> docker.DockerClient:
@@ -64,9 +66,14 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
         request.add_header(k, v)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, _lowered(response.headers), response.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, _lowered(err.headers), err.read()
+
+
+def _lowered(headers: Any) -> dict[str, str]:
+    # HTTP header names are case-insensitive, and HAProxy sends them lower-cased.
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def keystone_token(base: str, password: str) -> tuple[str, dict[str, Any]]:
@@ -75,7 +82,7 @@ def keystone_token(base: str, password: str) -> tuple[str, dict[str, Any]]:
         "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
     status, headers, payload = http("POST", f"{base}/v3/auth/tokens", body)
     assert status == 201, f"token request to {base}: {status} {payload[:300]!r}"
-    return headers["X-Subject-Token"], json.loads(payload)["token"]
+    return headers["x-subject-token"], json.loads(payload)["token"]
 
 
 def memcached_roundtrip(address: str, key: str, value: str) -> str:

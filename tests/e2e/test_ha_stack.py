@@ -1,7 +1,8 @@
 """The dev stack, deployed for real into the three-host lab, does what HA promises.
 
 Order matters in this module: the checks of the fresh deployment come first, then the
-no-op redeploy, then the scale-out that changes the deployment.
+no-op redeploy, then the scale-out that changes the deployment, and last the switch to
+classic mirrored queues (which replaces every broker and every messaging client).
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import time
 import uuid
 from typing import Any
 
-from tests.e2e.conftest import FIGURES, dev_values
+from tests.e2e.conftest import dev_values
+from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
 from tests.engine.run import run_stack
 from tests.program import resolve
@@ -107,16 +109,21 @@ def test_vip_is_held_by_exactly_one_host(lab, deployment: Deployment) -> None:
     assert len(holders) == 1, holders
 
 
-def test_haproxy_stats_show_every_backend_up(deployment: Deployment) -> None:
+def haproxy_servers(deployment: Deployment, host: str) -> list[tuple[str, str, str]]:
+    """(backend, server, status) rows of one HAProxy's stats CSV."""
     import base64
 
     auth = base64.b64encode(f"admin:{deployment.secret('haproxy_stats_password')}".encode()).decode()
+    status, _, payload = http("GET", f"http://{host_address(host)}:1984/;csv", headers={"Authorization": f"Basic {auth}"})
+    assert status == 200
+    rows = [line.split(",") for line in payload.decode().splitlines() if line and not line.startswith("#")]
+    return [(r[0], r[1], r[17]) for r in rows if r[1] not in ("FRONTEND", "BACKEND") and r[0] != "stats"]
+
+
+def test_haproxy_stats_show_every_backend_up(deployment: Deployment) -> None:
     for host in HOSTS:
-        status, _, payload = http("GET", f"http://{host_address(host)}:1984/;csv", headers={"Authorization": f"Basic {auth}"})
-        assert status == 200
-        rows = [line.split(",") for line in payload.decode().splitlines() if line and not line.startswith("#")]
-        servers = [(r[0], r[1], r[17]) for r in rows if r[1] not in ("FRONTEND", "BACKEND") and r[0] != "stats"]
-        assert servers, payload[:200]
+        servers = haproxy_servers(deployment, host)
+        assert servers, host
         down = [s for s in servers if s[2] != "UP"]
         assert not down, (host, down)
         assert {s[0] for s in servers} >= {"mariadb", "keystone", "glance_api", "placement_api"}
@@ -207,6 +214,7 @@ def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: 
     client.stop.set()
     client.join()
     deployment.hosts.append("ctl4")
+    deployment.values = values
     FIGURES["scale-out token requests ok"] = client.ok
     FIGURES["scale-out token request errors"] = len(client.errors)
     replaced = sorted(s.name for s in executor.plan if s.op == "replace")
@@ -220,10 +228,52 @@ def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: 
     # ...infrastructure that does not consume the changed lists is untouched...
     after = deployment.started_at()
     for host in HOSTS:
-        for name in ("mariadb", "rabbitmq", "keepalived", "memcached"):
+        for name in ("mariadb", "rabbitmq", "keepalived", "memcached", "haproxy"):
             assert after[(host, name)] == before[(host, name)], f"{name} on {host} was restarted"
+    # HAProxy learnt the new backends by reloading in place, one host after the other.
+    reloads = [s.name for s in executor.plan if s.name.endswith("-haproxy-config") and s.op == "update"]
+    assert reloads == ["ctl1-haproxy-config", "ctl2-haproxy-config", "ctl3-haproxy-config"]
+    for host in HOSTS:
+        servers = haproxy_servers(deployment, host)
+        assert ("keystone", "ctl4", "UP") in servers, (host, servers)
     # ...and the config consumers were replaced one host at a time, in host order.
     keystone_steps = [s.name for s in executor.plan if s.name.endswith("-keystone") and s.op == "replace"]
     assert keystone_steps == ["ctl1-keystone", "ctl2-keystone", "ctl3-keystone"]
     assert client.ok > 0
     assert client.errors == [], client.errors[:10]
+
+
+def test_mirrored_policy_option_mirrors_classic_queues_on_every_node(deployment: Deployment,
+                                                                     admin_password: str) -> None:
+    values = dict(deployment.values)
+    values["rabbitmq"] = {**values.get("rabbitmq", {}), "queue_type": "mirrored"}
+    start = time.monotonic()
+    executor, _ = run_stack("dev", values=values, state_path=deployment.state_path,
+                            secrets_given={"keystone_admin_password": admin_password})
+    FIGURES["switch to mirrored queues (s)"] = round(time.monotonic() - start, 1)
+    deployment.values = values
+    # The brokers took the new definitions one at a time and are one cluster again.
+    rabbit_steps = [s.name for s in executor.plan if s.name.endswith("-rabbitmq") and s.op == "replace"]
+    assert rabbit_steps == ["ctl1-rabbitmq", "ctl2-rabbitmq", "ctl3-rabbitmq"]
+    test_rabbitmq_three_nodes_one_cluster(deployment)
+    queue = f"e2e-mirrored-{uuid.uuid4().hex[:8]}"
+    status, _ = _rabbit_api(deployment, "ctl1", "PUT", f"/queues/%2F/{queue}", {"durable": True})
+    assert status in (201, 204)
+    deadline = time.monotonic() + 60
+    while True:
+        status, payload = _rabbit_api(deployment, "ctl2", "GET", f"/queues/%2F/{queue}")
+        info = json.loads(payload)
+        mirrors = sorted(info.get("synchronised_slave_nodes") or [])
+        if mirrors == ["rabbit@ctl2", "rabbit@ctl3"] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert info["type"] == "classic" and info["policy"] == "ha-all", info
+    assert info["node"] == "rabbit@ctl1"
+    assert mirrors == ["rabbit@ctl2", "rabbit@ctl3"], info
+    status, payload = _rabbit_api(deployment, "ctl1", "POST", "/exchanges/%2F/amq.default/publish",
+                                  {"properties": {"delivery_mode": 2}, "routing_key": queue,
+                                   "payload": "mirrored", "payload_encoding": "string"})
+    assert status == 200 and json.loads(payload)["routed"] is True
+    status, payload = _rabbit_api(deployment, "ctl3", "POST", f"/queues/%2F/{queue}/get",
+                                  {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"})
+    assert [m["payload"] for m in json.loads(payload)] == ["mirrored"]

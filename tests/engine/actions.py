@@ -239,8 +239,11 @@ class Actions:
                 os.chmod(key, 0o600)
                 opts += ["-i", key]
             target = f"{connection.get('user') or 'root'}@{connection['host']}"
-            prefix = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in (environment or {}).items())
-            done = subprocess.run(["ssh", *opts, target, "bash -c " + shlex.quote(prefix + script)],
+            # Like pulumi-command (session.Setenv): the server drops what AcceptEnv does
+            # not allow, so a program relying on `environment` fails here as it would there.
+            for key, value in (environment or {}).items():
+                opts += ["-o", f"SetEnv={key}={value}"]
+            done = subprocess.run(["ssh", *opts, target, "bash -c " + shlex.quote(script)],
                                   input=stdin or "", text=True, capture_output=True, timeout=1800, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"remote command on {connection['host']} exited {done.returncode}: {done.stderr.strip()[-2000:]}")

@@ -9,7 +9,8 @@ keeps, replaces or updates the real thing, with state kept between runs.
   is performed one node at a time, exactly the order `pulumi up` would use.
 - Unchanged inputs: the resource is left untouched and its recorded outputs returned.
 - Changed inputs: containers (fixed names, delete_before_replace in the program) are
-  removed, then created; commands run `update` (or are re-created when `triggers`
+  removed, then created, and as in Pulumi the commands whose `triggers` hold the old
+  container's id are deleted before it (they are replaced too); commands run `update` (or are re-created when `triggers`
   change); other types are created anew and the old one deleted at the end.
 - Resources in the state that the program no longer declares are deleted at the end,
   newest (dependents) first.
@@ -110,6 +111,8 @@ class Executor(pulumi.runtime.Mocks):
         self._lock = threading.Lock()
         self._order = max((r.order for r in self.state.records.values()), default=0)
         self._deferred_deletes: list[Record] = []
+        # Dependents already deleted ahead of a delete-before-replace (see _perform).
+        self._deleted_early: set[str] = set()
 
     # -- the Mocks interface ------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -208,7 +211,8 @@ class Executor(pulumi.runtime.Mocks):
         if typ.startswith("pulumi:providers:"):
             return dict(inputs)
         if typ in (REMOTE, LOCAL):
-            if op == "replace" and old is not None and old.inputs.get("delete"):
+            urn = self.local.urn
+            if op == "replace" and old is not None and old.inputs.get("delete") and urn not in self._deleted_early:
                 self._run_command(old.type, old.inputs, old.inputs["delete"])
             script = inputs.get("update") if op == "update" else inputs.get("create")
             result = self._run_command(typ, inputs, script) if script else {"stdout": "", "stderr": ""}
@@ -220,6 +224,7 @@ class Executor(pulumi.runtime.Mocks):
         client = self.actions.provider(args.provider)
         if typ == CONTAINER:
             if old is not None:
+                self._delete_dependents_first(old)
                 self.actions.delete_container(client, old.outputs)
             return self.actions.create_container(client, inputs)
         if old is not None:
@@ -229,6 +234,21 @@ class Executor(pulumi.runtime.Mocks):
         if typ == VOLUME:
             return self.actions.create_volume(client, inputs)
         raise AssertionError(f"unhandled type {typ}")
+
+    def _delete_dependents_first(self, old: Record) -> None:
+        """What Pulumi does before a delete-before-replace: resources whose inputs hold
+        the old container's id are replaced too (their triggers change), and deleted
+        before it. Only commands carry such triggers in this program."""
+        old_id = old.outputs.get("containerId")
+        for urn, rec in sorted(self.previous.items(), key=lambda kv: kv[1].order, reverse=True):
+            if rec.type in (REMOTE, LOCAL) and old_id and old_id in (rec.inputs.get("triggers") or []):
+                with self._lock:
+                    if urn in self._deleted_early:
+                        continue
+                    self._deleted_early.add(urn)
+                self.log(f"delete   {rec.type.split(':')[-1]:16} {rec.name} (before replacing {old.name})")
+                if rec.inputs.get("delete"):
+                    self._run_command(rec.type, rec.inputs, rec.inputs["delete"])
 
     def _run_command(self, typ: str, inputs: dict[str, Any], script: str) -> dict[str, str]:
         if typ == REMOTE:

@@ -133,15 +133,20 @@ def assert_kolla_container(
     assert opts.parent is not None
 
 
-def assert_rolling_chain(run: ProgramRun, service: str, hosts: list[str]) -> None:
-    """Each container of `service` waits for the one on the previous host, in group order."""
+def assert_rolling_chain(run: ProgramRun, service: str, hosts: list[str], via: str | None = None) -> None:
+    """Each container of `service` waits for the one on the previous host, in group order;
+    with `via`, for the previous host's `<host>-<service>-<via>` resource, which itself
+    waits for that host's container."""
     by_host = containers(run, service)
     assert list(by_host) and sorted(by_host) == sorted(hosts)
     for prev, host in zip(hosts, hosts[1:]):
-        assert f"{prev}-{service}" in by_host[host].depends_on(), f"{host}-{service} does not wait for {prev}"
+        link = f"{prev}-{service}" if via is None else f"{prev}-{service}-{via}"
+        assert link in by_host[host].depends_on(), f"{host}-{service} does not wait for {link}"
+        if via is not None:
+            assert f"{prev}-{service}" in run.named(link).depends_on(), f"{link} does not wait for {prev}-{service}"
     # no container waits for a later one of its own tier
     for i, host in enumerate(hosts):
-        later = {f"{h}-{service}" for h in hosts[i:]}
+        later = {f"{h}-{service}" for h in hosts[i:]} | {f"{h}-{service}-{via}" for h in hosts[i:]}
         assert not later & set(by_host[host].depends_on())
 
 

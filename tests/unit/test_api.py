@@ -52,7 +52,8 @@ def test_one_replica_per_control_host(run, container):
 def test_replicas_roll_and_wait_for_their_steps_and_runtime(run, container):
     control = group(run, "control")
     first = control[0]
-    assert_rolling_chain(run, container, control)
+    # The chain runs through each replica's HAProxy membership (drained before a stop).
+    assert_rolling_chain(run, container, control, via="lb-member")
     replicas = containers(run, container)
     deps = replicas[first].depends_on()
     s = short(container)
@@ -92,7 +93,8 @@ def test_register_after_the_schema_and_after_every_keystone_replica(run, contain
     assert list(register) == [first]
     assert_kolla_container(run, register[first], first, "keystone", long_running=False)
     deps = register[first].depends_on()
-    assert {f"{h}-keystone" for h in group(run, "control")} <= set(deps)
+    # every keystone replica is up and back in every HAProxy
+    assert {f"{h}-keystone-lb-member" for h in group(run, "control")} <= set(deps)
     assert f"{first}-{s}_bootstrap" in deps
 
 
@@ -202,3 +204,25 @@ def test_a_failed_one_shot_step_stops_everything_that_needs_it() -> None:
     assert not {"ctl1-keystone", "ctl2-keystone", "ctl3-keystone", "ctl1-glance_register"} & names
     # the infrastructure that does not depend on keystone was still deployed
     assert {"ctl1-mariadb", "ctl3-rabbitmq", "ctl2-memcached"} <= names
+
+
+@pytest.mark.parametrize("container", list(SERVICES))
+def test_each_replica_has_an_haproxy_membership_drained_before_it_stops(run, container):
+    from components.lb_membership import drain_script, ready_script
+    from tests.program import unwrap
+
+    balancers = [address(run, h) for h in group(run, "loadbalancer")]
+    for host, replica in containers(run, container).items():
+        member = run.named(f"{host}-{container}-lb-member")
+        assert member.type == "command:remote:Command"
+        # Runs on the replica's own host and names it as the server of its backend.
+        assert unwrap(member.inputs["connection"])["host"] == address(run, host)
+        assert member.inputs["create"] == ready_script(balancers, container, host)
+        assert member.inputs["delete"] == drain_script(balancers, container, host)
+        # Replaced with the container (its id is the trigger), and after it.
+        assert unwrap(member.inputs["triggers"]) == [f"{replica.name}-id"]
+        assert f"{host}-{container}" in member.depends_on()
+        # The stats password goes on stdin, as a secret; nothing else carries it.
+        assert is_secret_input(member.inputs["stdin"])
+        assert "environment" not in member.inputs
+        assert member.inputs["logging"] == "none"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +51,25 @@ class RecordingActions(Actions):
 
     def create_container(self, client: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("run", client.url, inputs["name"]))
-        return {**inputs, "containerId": f"{client.url}/{inputs['name']}", "exitCode": 0}
+        RecordingActions.events.append(("run", client.url, inputs["name"]))
+        # Like Docker: every container gets a new id, also one that replaces another.
+        return {**inputs, "containerId": f"{client.url}/{inputs['name']}/{uuid.uuid4().hex[:8]}", "exitCode": 0}
 
     def delete_container(self, client: Any, state: dict[str, Any]) -> None:
         self.calls.append(("rm", client.url, state["name"]))
+        RecordingActions.events.append(("rm", client.url, state["name"]))
 
     @staticmethod
     def run_remote(connection: dict[str, Any], script: str, environment: dict[str, str] | None = None,
                    stdin: str | None = None) -> dict[str, str]:
         RecordingActions.remote.append((connection["host"], script.splitlines()[0]))
+        action = next((line for line in script.splitlines() if line.startswith("act ")), "")
+        RecordingActions.events.append(("remote", connection["host"], action))
         return {"stdout": "", "stderr": ""}
 
     remote: list[tuple[str, str]] = []
+    # Containers and commands in the order they were performed, across instances.
+    events: list[tuple[str, str, str]] = []
 
 
 def deploy(tmp_path: Path, actions: RecordingActions, n_hosts: int = 3, **overrides: Any):
@@ -104,6 +112,24 @@ def test_changed_tier_is_replaced_alone_and_in_host_order(tmp_path: Path) -> Non
         ("rm", "ssh://root@10.0.0.12:22", "memcached"), ("run", "ssh://root@10.0.0.12:22", "memcached"),
         ("rm", "ssh://root@10.0.0.13:22", "memcached"), ("run", "ssh://root@10.0.0.13:22", "memcached"),
     ]
+
+
+def test_a_replica_is_drained_before_its_container_is_replaced_and_readied_after(tmp_path: Path) -> None:
+    deploy(tmp_path, RecordingActions(), enabled_services=["keystone"])
+    RecordingActions.events.clear()
+    # More workers change keystone's uwsgi.ini, so every replica is replaced.
+    executor, _ = deploy(tmp_path, RecordingActions(), api={"workers": 3}, enabled_services=["keystone"])
+    replaced = [s.name for s in executor.plan if s.op == "replace"]
+    assert [n for n in replaced if n.endswith("keystone-lb-member")] == [
+        "ctl1-keystone-lb-member", "ctl2-keystone-lb-member", "ctl3-keystone-lb-member"]
+    keystone = [e for e in RecordingActions.events
+                if e[2] == "keystone" or (e[0] == "remote" and e[2] in ("act drain", "act ready"))]
+    expected = []
+    for n in (11, 12, 13):
+        url, host = f"ssh://root@10.0.0.{n}:22", f"10.0.0.{n}"
+        expected += [("remote", host, "act drain"), ("rm", url, "keystone"), ("run", url, "keystone"),
+                     ("remote", host, "act ready")]
+    assert keystone == expected
 
 
 def test_resources_no_longer_declared_are_deleted_newest_first(tmp_path: Path) -> None:
