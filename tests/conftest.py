@@ -17,11 +17,20 @@ def lab() -> Iterator[Lab]:
     existed = Lab().exists()
     # The tests address ctl1..ctl3; a bigger running lab is reused as it is.
     instance = Lab(hosts=max(3, len(Lab.existing_hosts())))
-    # up() is idempotent: on a running lab it only rebuilds/pushes what changed.
-    status = instance.up()
-    assert status.healthy, f"lab did not come up healthy: {status}"
+
+    def leave_as_found() -> None:
+        if not existed:
+            instance.down()
+            if not engine_was_running:
+                stop_engine(instance.state_dir)
+
+    try:
+        # up() is idempotent: on a running lab it only rebuilds/pushes what changed.
+        status = instance.up()
+        assert status.healthy, f"lab did not come up healthy: {status}"
+    except BaseException:
+        # pytest runs no teardown for a fixture whose setup failed: clean up here.
+        leave_as_found()
+        raise
     yield instance
-    if not existed:
-        instance.down()
-        if not engine_was_running:
-            stop_engine(instance.state_dir)
+    leave_as_found()
