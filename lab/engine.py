@@ -52,9 +52,25 @@ def stop_engine(state_dir: Path, timeout: float = 60.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             return
         time.sleep(0.5)
     raise RuntimeError(f"dockerd (pid {pid}) still running {timeout:.0f}s after SIGTERM")
+
+
+def _exited(pid: int) -> bool:
+    # Started by this very process (the test session), dockerd stays a zombie until
+    # reaped, and a zombie still answers kill(pid, 0): reap it when it is our child.
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it; a zombie of another parent counts as gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
