@@ -15,6 +15,7 @@ import secrets
 import shlex
 import string
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -185,6 +186,11 @@ class Actions:
             result = container.wait(timeout=int(inputs.get("waitTimeout") or 1800))
             logs = container.logs().decode(errors="replace") if inputs.get("logs") else ""
             outputs.update(exitCode=int(result["StatusCode"]), containerLogs=logs)
+            if result["StatusCode"] != 0:
+                # The program reports the failure by name; its output is what explains it.
+                tail = container.logs(tail=30).decode(errors="replace")
+                print(f"one-shot {inputs.get('name')} exited {result['StatusCode']}; last lines:\n{tail}",
+                      file=sys.stderr, flush=True)
             if inputs.get("rm"):
                 container.remove(force=True)
             return outputs

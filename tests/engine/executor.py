@@ -9,9 +9,10 @@ keeps, replaces or updates the real thing, with state kept between runs.
   is performed one node at a time, exactly the order `pulumi up` would use.
 - Unchanged inputs: the resource is left untouched and its recorded outputs returned.
 - Changed inputs: containers (fixed names, delete_before_replace in the program) are
-  removed, then created, and as in Pulumi the commands whose `triggers` hold the old
-  container's id are deleted before it (they are replaced too); commands run `update` (or are re-created when `triggers`
-  change); other types are created anew and the old one deleted at the end.
+  removed, then created; as in Pulumi, the commands whose `triggers` hold the old
+  container's id are replaced too and deleted before it. Commands run `update` (or are
+  re-created when `triggers` change); other types are created anew and the old one
+  deleted at the end.
 - Resources in the state that the program no longer declares are deleted at the end,
   newest (dependents) first.
 - Preview: the same walk, nothing touched, the plan printed.

@@ -177,6 +177,11 @@ def test_register_script_points_the_catalogue_at_the_vip(run):
     for h in run.namespace["inventory"].hosts:
         assert f"http://{h.address}:" not in script
     assert uploads(run.named(f"{first}-glance_register"))
+    # the script bash will run parses, and every keystone call in it is retried
+    import subprocess
+    assert subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True).returncode == 0
+    calls = [line.strip() for line in script.splitlines() if line.strip().startswith("retry ")]
+    assert len(calls) == 8, calls  # project, user, password, role, service, 3 endpoints
 
 
 class FailingStepMocks(RecordingMocks):
