@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 from components.catalog import CATALOG
-from tests.program import run_program
+from offline.program import run_program
 from tests.unit.inventory_fixtures import make_config
 
 

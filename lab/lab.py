@@ -14,7 +14,7 @@ from images.build import build_images
 from images.docker_cli import docker, exists, output
 from images.image_set import KOLLA_IMAGES, OFFLINE_BASE_IMAGE, ImageSpec
 from lab import topology as t
-from lab.engine import ensure_engine
+from lab.docker_engine import ensure_engine
 from lab.hosts import HostHealth, ensure_host, ensure_volume, health, wait_until_answering
 from lab.registry import ensure_registry, push_images, registry_answers
 from lab.ssh_access import SshAccess

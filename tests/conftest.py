@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 from lab import Lab
-from lab.engine import engine_answers, stop_engine
+from lab.docker_engine import engine_answers, stop_engine
 
 
 @pytest.fixture(scope="session")

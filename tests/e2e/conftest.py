@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
-from tests.engine.run import read_stack_file, run_stack
+from lab.executor.run import read_stack_file, run_stack
 
 def dev_values(**changes: Any) -> dict[str, Any]:
     values = read_stack_file("dev")

@@ -15,8 +15,8 @@ from typing import Any
 from tests.e2e.conftest import dev_values
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
-from tests.engine.run import run_stack
-from tests.program import resolve
+from lab.executor.run import run_stack
+from offline.program import resolve
 
 HOSTS = ["ctl1", "ctl2", "ctl3"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.program import ProgramRun
+from offline.program import ProgramRun
 from tests.unit.layouts import LAYOUTS, layout_run
 
 

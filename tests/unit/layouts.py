@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 from typing import Any, Callable
 
-from tests.program import ProgramRun, run_program
+from offline.program import ProgramRun, run_program
 from tests.unit.inventory_fixtures import make_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.program import ProgramRun, Registration, is_secret_input, resolve, unwrap
+from offline.program import ProgramRun, Registration, is_secret_input, resolve, unwrap
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from tests.program import RecordingMocks, is_secret_input, resolve, run_program
+from offline.program import RecordingMocks, is_secret_input, resolve, run_program
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.program_checks import (
     address, assert_kolla_container, assert_rolling_chain, containers, group, upload, uploads,
@@ -214,7 +214,7 @@ def test_a_failed_one_shot_step_stops_everything_that_needs_it() -> None:
 @pytest.mark.parametrize("container", list(SERVICES))
 def test_each_replica_has_an_haproxy_membership_drained_before_it_stops(run, container):
     from components.lb_membership import drain_script, ready_script
-    from tests.program import unwrap
+    from offline.program import unwrap
 
     balancers = [address(run, h) for h in group(run, "loadbalancer")]
     for host, replica in containers(run, container).items():

@@ -1,4 +1,4 @@
-"""lab.engine.stop_engine ends the daemon it started, also when that daemon is a child
+"""lab.docker_engine.stop_engine ends the daemon it started, also when that daemon is a child
 of the calling process (the test session), which stays a zombie until reaped."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab.engine import stop_engine
+from lab.docker_engine import stop_engine
 
 
 def test_stops_a_child_it_started_and_reaps_it(tmp_path: Path) -> None:

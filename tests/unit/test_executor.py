@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine.actions import Actions, UnsupportedByExecutor, _upload_archive, check_supported
-from tests.engine.run import run_stack
+from lab.executor.actions import Actions, UnsupportedByExecutor, _upload_archive, check_supported
+from lab.executor.run import run_stack
 from tests.unit.inventory_fixtures import make_config
 
 CONTAINER = "docker:index/container:Container"

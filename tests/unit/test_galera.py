@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import configparser
 
-from tests.program import unwrap
+from offline.program import unwrap
 from tests.unit.layouts import layout_run, quick_run
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.program_checks import (

@@ -1,7 +1,7 @@
 """components/host.py under mocks: one Docker provider per host, images and volumes on it."""
 from __future__ import annotations
 
-from tests.program import unwrap
+from offline.program import unwrap
 from tests.unit.program_checks import COMMAND, CONTAINER, PROVIDER, REMOTE_IMAGE, label, provider_ref
 from tests.unit.program_checks import image_id as image_id_of
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.program import is_secret_input, unwrap
+from offline.program import is_secret_input, unwrap
 
 from tests.unit.program_checks import (
     address, assert_kolla_container, containers, group, haproxy_cfg, upload,

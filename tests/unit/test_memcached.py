@@ -1,7 +1,7 @@
 """components/memcached.py under mocks: one server per memcached host, every client sees all."""
 from __future__ import annotations
 
-from tests.program import unwrap, resolve
+from offline.program import unwrap, resolve
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import layout_run, quick_run
 from tests.unit.program_checks import (

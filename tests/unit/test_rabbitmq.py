@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from tests.program import is_secret, resolve
+from offline.program import is_secret, resolve
 from tests.unit.layouts import layout_run
 from tests.unit.program_checks import (
     address, assert_kolla_container, assert_rolling_chain, containers, group, upload,

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components.inventory import InventoryError
-from tests.program import RecordingMocks, is_secret, is_secret_input, resolve, run_program, unwrap
+from offline.program import RecordingMocks, is_secret, is_secret_input, resolve, run_program, unwrap
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import quick_run
 from tests.unit.program_checks import CONTAINER, containers, group, passwords, plain_text, uploads

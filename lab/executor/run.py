@@ -14,8 +14,8 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import get_root_resource, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from tests.engine.executor import Executor, RecordingMonitor
-from tests.program import MAIN, ROOT, stack_config
+from lab.executor.executor import Executor, RecordingMonitor
+from offline.program import MAIN, ROOT, stack_config
 
 STATE_DIR = ROOT / "lab" / ".state"
 

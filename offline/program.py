@@ -1,6 +1,6 @@
 """Run the real __main__.py under Pulumi's mocks and record every registration.
 
-Shared by the unit tests, the benchmark and (later) the lab executor: one place knows
+Shared by the unit tests, the benchmark and the lab's offline executor (lab/executor): one place knows
 how to drive the program without the Pulumi CLI.
 """
 from __future__ import annotations

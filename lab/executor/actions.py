@@ -25,7 +25,7 @@ import docker
 import docker.errors
 from docker.types import Healthcheck, LogConfig, Ulimit
 
-from tests.engine.daemons import DaemonPool
+from lab.executor.daemons import DaemonPool
 
 CONTAINER_ARGS = {
     "name", "image", "command", "entrypoints", "envs", "networkMode", "volumes", "uploads",

@@ -30,9 +30,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
-from tests.engine.actions import Actions, UnsupportedByExecutor, check_supported
-from tests.engine.daemons import DaemonPool
-from tests.program import _fake_outputs, unwrap
+from lab.executor.actions import Actions, UnsupportedByExecutor, check_supported
+from lab.executor.daemons import DaemonPool
+from offline.program import _fake_outputs, unwrap
 
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/remoteImage:RemoteImage"

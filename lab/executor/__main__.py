@@ -1,8 +1,8 @@
 """A person's command: deploy a stack into the lab with the OFFLINE EXECUTOR.
 
-    python3 -m tests.engine up --stack dev        # with the Pulumi CLI: pulumi up --stack dev
-    python3 -m tests.engine preview --stack dev   # pulumi preview --stack dev
-    python3 -m tests.engine destroy --stack dev   # pulumi destroy --stack dev
+    python3 -m lab.executor up --stack dev        # with the Pulumi CLI: pulumi up --stack dev
+    python3 -m lab.executor preview --stack dev   # pulumi preview --stack dev
+    python3 -m lab.executor destroy --stack dev   # pulumi destroy --stack dev
 
 This is not Pulumi's engine: it runs the unchanged program under Pulumi's mocks and
 performs each declared resource against the lab's real Docker daemons and SSH.
@@ -14,11 +14,11 @@ import sys
 import time
 from collections import Counter
 
-from tests.engine.run import run_stack
+from lab.executor.run import run_stack
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m tests.engine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m lab.executor", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "preview", "destroy"])
     parser.add_argument("--stack", default="dev")
     args = parser.parse_args(argv)
