@@ -16,7 +16,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from images.docker_cli import DockerError, docker, exists, output
 from images.image_set import KOLLA_IMAGES, OFFLINE_BASE_IMAGE, ImageSpec
@@ -93,29 +93,34 @@ def build_one(spec: ImageSpec, parent_id: str, build_args: dict[str, str],
     return BuildResult(spec, found, built, time.monotonic() - started)
 
 
-def report(result: BuildResult, index: int, total: int) -> None:
+Log = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def report(result: BuildResult, index: int, total: int, log: Log = _print) -> None:
     state = "built " if result.built else "reused"
-    print(f"[{index:2d}/{total}] {result.spec.local_ref:34s} {state} {result.seconds:7.1f}s",
-          flush=True)
+    log(f"[{index:2d}/{total}] {result.spec.local_ref:34s} {state} {result.seconds:7.1f}s")
 
 
 def build_images(specs: Sequence[ImageSpec] = KOLLA_IMAGES, base_image: str = OFFLINE_BASE_IMAGE,
-                 jobs: int = 2, log_dir: Optional[Path] = None) -> dict[str, BuildResult]:
+                 jobs: int = 2, log_dir: Optional[Path] = None, log: Log = _print) -> dict[str, BuildResult]:
     """Build `specs` (parents before children, siblings `jobs` at a time)."""
     lock_dir = Path(os.environ.get("TMPDIR", "/tmp"))
     with exclusive(lock_dir / "kolla-ha-images.lock"):
-        return _build_images(specs, base_image, jobs, log_dir)
+        return _build_images(specs, base_image, jobs, log_dir, log)
 
 
 def _build_images(specs: Sequence[ImageSpec], base_image: str, jobs: int,
-                  log_dir: Optional[Path]) -> dict[str, BuildResult]:
+                  log_dir: Optional[Path], log: Log) -> dict[str, BuildResult]:
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "kolla-ha-build-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     if base_image == OFFLINE_BASE_IMAGE:
         started = time.monotonic()
         if ensure_offline_base(base_image):
-            print(f"[ 0/{len(specs)}] {base_image:34s} built  {time.monotonic() - started:7.1f}s"
-                  " (debootstrap)", flush=True)
+            log(f"[ 0/{len(specs)}] {base_image:34s} built  {time.monotonic() - started:7.1f}s (debootstrap)")
     root_id = image_id(base_image)
     if root_id is None:  # a pullable base such as debian:bookworm-slim
         docker(["pull", base_image], capture=False)
@@ -138,7 +143,7 @@ def _build_images(specs: Sequence[ImageSpec], base_image: str, jobs: int,
                 futures.append((spec, pool.submit(build_one, spec, parent_id, args, log_dir)))
             for spec, future in futures:
                 results[spec.name] = future.result()
-                report(results[spec.name], len(results), len(specs))
+                report(results[spec.name], len(results), len(specs), log)
     return results
 
 

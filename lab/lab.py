@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from images.build import build_images
 from images.docker_cli import docker, exists, output
@@ -80,23 +80,24 @@ class Lab:
         return bool(self.existing_hosts()) or exists("container", t.REGISTRY_CONTAINER)
 
     # -- lifecycle -----------------------------------------------------------------
-    def up(self, images: Sequence[ImageSpec] = KOLLA_IMAGES) -> LabStatus:
+    def up(self, images: Sequence[ImageSpec] = KOLLA_IMAGES, log: Callable[[str], None] = print) -> LabStatus:
         with exclusive(self.state_dir / "lock"):
-            return self._up(images)
+            return self._up(images, log)
 
     def down(self) -> None:
         with exclusive(self.state_dir / "lock"):
             self._down()
 
-    def _up(self, images: Sequence[ImageSpec]) -> LabStatus:
+    def _up(self, images: Sequence[ImageSpec], log: Callable[[str], None]) -> LabStatus:
         started = time.monotonic()
-        ensure_engine(self.state_dir)
-        built = build_images([*images, t.HOST_IMAGE, t.REGISTRY_IMAGE], self.base_image)
+        if ensure_engine(self.state_dir):
+            log(f"started dockerd (log {self.state_dir / 'dockerd.log'})")
+        built = build_images([*images, t.HOST_IMAGE, t.REGISTRY_IMAGE], self.base_image, log=log)
         public_key = self.ssh.ensure_key()
         self.ssh.install_config()
         self._ensure_network()
         ensure_registry(built[t.REGISTRY_IMAGE.name].image_id)
-        push_images(images)
+        push_images(images, log)
         wanted = self.hosts
         for extra in set(self.existing_hosts()) - set(wanted):
             self._remove_host(extra)
@@ -105,7 +106,7 @@ class Lab:
             ensure_host(host, built[t.HOST_IMAGE.name].image_id, public_key)
         for host in wanted:
             wait_until_answering(host)
-        print(f"lab up: {len(wanted)} hosts in {time.monotonic() - started:.1f}s", flush=True)
+        log(f"lab up: {len(wanted)} hosts in {time.monotonic() - started:.1f}s")
         return self.status()
 
     def status(self) -> LabStatus:
@@ -126,6 +127,10 @@ class Lab:
         for spec in KOLLA_IMAGES:
             docker(["rmi", spec.ref_in(t.REGISTRY_FOR_PUSH)], check=False)
         self.ssh.remove()
+        # Deployments lived in these hosts: executor state that still listed their
+        # resources would plan them as unchanged against hosts that no longer exist.
+        for state in self.state_dir.glob("engine-*.json"):
+            state.unlink()
 
     # -- steps ---------------------------------------------------------------------
     def _ensure_network(self) -> None:

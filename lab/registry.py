@@ -5,7 +5,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from images.docker_cli import docker, exists, output
 from images.image_set import ImageSpec
@@ -57,7 +57,7 @@ def pushed_image_id(spec: ImageSpec) -> Optional[str]:
         return None
 
 
-def push_images(specs: Iterable[ImageSpec]) -> list[str]:
+def push_images(specs: Iterable[ImageSpec], log: Callable[[str], None] = print) -> list[str]:
     """Push every image the registry lacks or holds in another version; names pushed."""
     pushed = []
     for spec in specs:
@@ -68,6 +68,6 @@ def push_images(specs: Iterable[ImageSpec]) -> list[str]:
         target = spec.ref_in(t.REGISTRY_FOR_PUSH)
         docker(["tag", spec.local_ref, target])
         docker(["push", target])
-        print(f"pushed {target} in {time.monotonic() - started:.1f}s", flush=True)
+        log(f"pushed {target} in {time.monotonic() - started:.1f}s")
         pushed.append(spec.name)
     return pushed

@@ -22,6 +22,11 @@ CONFIG_JSON = Path("/var/lib/kolla/config_files/config.json")
 # Lives in the container's own filesystem, so a recreated container counts as a
 # first start again, which is what COPY_ONCE means.
 CONFIGURED_MARKER = Path("/var/lib/kolla/.configured")
+# Runtime state of the container's previous life. /run is a tmpfs on a real host, but a
+# container keeps its filesystem across a restart; after a power loss (the daemons never
+# cleaned up) a pid file names a pid that may be alive again in the new life, and
+# keepalived then refuses to start ("daemon is already running") for good.
+RUNTIME_DIR = Path("/run")
 STRATEGIES = ("COPY_ALWAYS", "COPY_ONCE")
 
 
@@ -113,6 +118,17 @@ def apply_permission(entry: dict[str, Any]) -> None:
         _apply_owner_mode(target, owner, mode)
 
 
+def clear_stale_pid_files(runtime_dir: Path) -> list[Path]:
+    """Remove every pid file under `runtime_dir`: this is the container's first process,
+    so nothing it could name is running. Returns what was removed."""
+    removed = []
+    for pid_file in sorted(runtime_dir.rglob("*.pid")) if runtime_dir.is_dir() else []:
+        if pid_file.is_file() or pid_file.is_symlink():
+            pid_file.unlink()
+            removed.append(pid_file)
+    return removed
+
+
 def should_copy(strategy: str, marker: Path) -> bool:
     if strategy not in STRATEGIES:
         raise ContractError(
@@ -140,6 +156,8 @@ def main() -> int:
     config_path = Path(os.environ.get("KOLLA_CONFIG_FILE", str(CONFIG_JSON)))
     strategy = os.environ.get("KOLLA_CONFIG_STRATEGY", "COPY_ALWAYS")
     try:
+        for stale in clear_stale_pid_files(RUNTIME_DIR):
+            print(f"kolla_start: removed stale {stale}", flush=True)
         argv = prepare(load_config(config_path), strategy, CONFIGURED_MARKER)
     except (ContractError, OSError) as err:
         print(f"kolla_start: {err}", file=sys.stderr)

@@ -146,3 +146,17 @@ def test_main_execs_the_command_and_exits_1_on_a_missing_file(tmp_path: Path) ->
         entry(tmp_path, source=str(tmp_path / "absent.cfg"))]}))
     done = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True)
     assert done.returncode == 1 and "absent.cfg" in done.stderr
+
+
+def test_stale_pid_files_of_a_previous_life_are_removed(tmp_path: Path) -> None:
+    # After a power loss the container restarts with its old filesystem: keepalived's
+    # pid file names a pid that may be alive again, and keepalived would refuse to start.
+    run = tmp_path / "run"
+    (run / "mysqld").mkdir(parents=True)
+    (run / "keepalived.pid").write_text("7\n")
+    (run / "mysqld" / "mysqld.pid").write_text("12\n")
+    (run / "keepalived.sock").write_text("")
+    removed = ks.clear_stale_pid_files(run)
+    assert sorted(p.name for p in removed) == ["keepalived.pid", "mysqld.pid"]
+    assert sorted(p.name for p in run.rglob("*") if p.is_file()) == ["keepalived.sock"]
+    assert ks.clear_stale_pid_files(tmp_path / "absent") == []
