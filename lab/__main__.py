@@ -32,7 +32,9 @@ def print_status(status: "LabStatus", lab: "Lab") -> None:
 
 
 def deploy() -> int:
-    from lab.deployment import STACK, admin_password, lab_for_deploy, state_file, summary, write_client_config
+    from lab.deployment import (
+        STACK, admin_password, lab_for_deploy, state_file, summary, write_client_config, write_workload_target,
+    )
     from lab.executor.run import run_stack
     from offline.program import resolve
 
@@ -51,6 +53,7 @@ def deploy() -> int:
     _, exports = run_stack(STACK, log=log)
     auth_url = f"http://{resolve(exports['internal_vip'])}:5000/v3"
     write_client_config(auth_url, admin_password(), "RegionOne")
+    write_workload_target(resolve(exports["internal_vip"]), admin_password(), list(resolve(exports["rabbitmq_nodes"])))
     log("deployed")
     for line in summary(exports, resolve):
         print(f"  {line}", flush=True)

@@ -123,3 +123,37 @@ def admin_password(stack: str = STACK) -> str:
 
 def lab_for_deploy() -> Lab:
     return Lab(hosts=max(3, len(Lab.existing_hosts())))
+
+
+def generated_secret(name: str, stack: str = STACK, state: Path | None = None) -> str:
+    """A secret pulumi-random generated, read from the executor's state (the lab's
+    equivalent of `pulumi stack export --show-secrets`)."""
+    records = json.loads((state or state_file(stack)).read_text())
+    for record in records.values():
+        if record["name"] == name and record["type"].startswith("random:"):
+            outputs = record["outputs"]
+            return str(outputs.get("result") or outputs["base64"])
+    raise KeyError(f"no generated secret {name!r} in {state or state_file(stack)}")
+
+
+WORKLOAD_FILE = t.STATE_DIR / f"workload-{STACK}.json"
+
+
+def write_workload_target(vip: str, admin: str, messaging: list[str], state: Path | None = None,
+                          path: Path = WORKLOAD_FILE) -> Path:
+    """The endpoints and credentials `ops.ha_scenarios --target` reads (mode 0600): the
+    database as root through the VIP, RabbitMQ as its admin over every node."""
+    target = {
+        "auth_url": f"http://{vip}:5000/v3",
+        "admin_password": admin,
+        "region": "RegionOne",
+        "db_host": vip,
+        "db_port": 3306,
+        "db_user": "root",
+        "db_password": generated_secret("database_password", state=state),
+        "amqp_hosts": messaging,
+        "amqp_user": "admin",
+        "amqp_password": generated_secret("rabbitmq_admin_password", state=state),
+    }
+    _write_private(path, json.dumps(target))
+    return path

@@ -1,0 +1,86 @@
+"""Reaching a stack's hosts the way the program does, plus the out-of-band paths that
+faults need (a power switch, a console that works while the network is cut).
+
+- In band: SSH as the inventory says (user, port, key), running bash scripts with the
+  Docker CLI on the host — what pulumi-command's remote Commands do.
+- Out of band, production: operator-supplied commands (IPMI, a PDU, a cloud API) with
+  `{name}` and `{address}` placeholders for power.
+- Out of band, the lab: the outer Docker engine, where a simulated host is the
+  container `kolla-ha-lab-<name>` (`docker kill` is a power loss, `docker exec` a
+  serial console).
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+from typing import Sequence
+
+from components.host import ssh_opts
+from components.inventory import Host
+
+LAB_CONTAINER_PREFIX = "kolla-ha-lab-"
+
+
+class HostUnreachable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_over_ssh(host: Host, script: str, timeout: float = 60, stdin: str = "") -> ScriptResult:
+    """`script` run by bash on `host` over SSH; never raises for a non-zero exit."""
+    argv = ["ssh", *ssh_opts(host), "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=2", f"{host.ssh.user}@{host.address}",
+            "bash -c " + shlex.quote(script)]
+    try:
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise HostUnreachable(f"{host.name}: no answer over ssh within {timeout:.0f}s") from err
+    if done.returncode == 255:
+        raise HostUnreachable(f"{host.name}: ssh failed: {done.stderr.strip()[-300:]}")
+    return ScriptResult(done.returncode, done.stdout, done.stderr)
+
+
+def run_on_lab_console(host: Host, script: str, timeout: float = 60) -> ScriptResult:
+    """`script` run in the simulated host's own namespaces through the outer engine:
+    like a serial console, it works while the host's network is cut."""
+    argv = ["docker", "exec", f"{LAB_CONTAINER_PREFIX}{host.name}", "bash", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    return ScriptResult(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass(frozen=True)
+class PowerSwitch:
+    """How hosts lose and regain power: the lab's outer engine, or operator commands."""
+
+    lab: bool
+    off_command: str | None = None
+    on_command: str | None = None
+
+    def _command(self, template: str | None, host: Host, what: str) -> Sequence[str]:
+        if self.lab:
+            verb = "kill" if what == "off" else "start"
+            return ["docker", verb, f"{LAB_CONTAINER_PREFIX}{host.name}"]
+        if not template:
+            raise ValueError(f"power {what}: pass --power-{what}-cmd (e.g. an ipmitool line with "
+                             "{name} and {address}), or --lab for the local lab")
+        # Host names and addresses are validated by the inventory; quoting keeps them
+        # single words whatever the template does around them.
+        return ["bash", "-c", template.format(name=shlex.quote(host.name), address=shlex.quote(host.address))]
+
+    def off(self, host: Host) -> ScriptResult:
+        return _run(self._command(self.off_command, host, "off"))
+
+    def on(self, host: Host) -> ScriptResult:
+        return _run(self._command(self.on_command, host, "on"))
+
+
+def _run(argv: Sequence[str]) -> ScriptResult:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    return ScriptResult(done.returncode, done.stdout, done.stderr)

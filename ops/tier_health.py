@@ -1,0 +1,100 @@
+"""Is a host back in every tier it serves? Asked on the host itself, over SSH.
+
+A host is back when every kolla-ha container on it runs and passes its health check,
+and, beyond what one container can tell: its Galera node is Synced in a Primary
+component of the full size, its RabbitMQ node sees every node running, and its
+keepalived is BACKUP or MASTER (FAULT means it could never take the VIP).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+from components.inventory import Host, Inventory
+from ops.host_access import HostUnreachable, run_over_ssh
+
+# One round trip: every answer as `key<TAB>value` lines.
+_PROBE = r"""
+set -u
+docker ps -a --filter label=kolla-ha.service --format '{{.Names}}' | while read -r name; do
+  docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}" "$name"
+done
+if docker inspect mariadb >/dev/null 2>&1; then
+  docker exec mariadb mysql -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size')" 2>/dev/null | sed 's/^/galera	/'
+fi
+if docker inspect rabbitmq >/dev/null 2>&1; then
+  printf 'rabbitmq\t%s\n' "$(docker exec rabbitmq rabbitmqctl -q cluster_status --formatter json 2>/dev/null | tr -d '\n')"
+fi
+if docker inspect keepalived >/dev/null 2>&1; then
+  printf 'keepalived\t%s\n' "$(docker exec keepalived sh -c 'rm -f /tmp/keepalived.data; kill -USR1 1; for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.data ] && break; sleep 0.2; done; grep -m1 "State = " /tmp/keepalived.data' 2>/dev/null | tr -d ' ')"
+fi
+"""
+
+
+def problems(host: Host, inv: Inventory) -> list[str]:
+    """What keeps `host` from serving every tier it belongs to (empty: it is back)."""
+    try:
+        result = run_over_ssh(host, _PROBE, timeout=60)
+    except HostUnreachable as err:
+        return [str(err)]
+    return read_probe(result.stdout, host, inv)
+
+
+def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
+    """The probe's answer, judged; pure, so the rules are unit-tested."""
+    found: list[str] = []
+    galera: dict[str, str] = {}
+    rabbit = ""
+    keepalived = ""
+    containers = 0
+    for line in stdout.splitlines():
+        kind, _, value = line.partition("\t")
+        if kind == "container":
+            containers += 1
+            name, status, health = (value.lstrip("/").split() + ["", "", ""])[:3]
+            # One-shot steps exit by design; services must run and be healthy.
+            if status != "running" and status != "exited":
+                found.append(f"{name} is {status}")
+            elif status == "running" and health not in ("healthy", "none"):
+                found.append(f"{name} is {health}")
+        elif kind == "galera":
+            key, _, val = value.partition("\t")
+            galera[key] = val
+        elif kind == "rabbitmq":
+            rabbit = value
+        elif kind == "keepalived":
+            keepalived = value
+    if containers == 0:
+        found.append("no kolla-ha container answers")
+    if host.name in inv.groups.get("database", ()):
+        size = str(len(inv.groups["database"]))
+        if (galera.get("wsrep_local_state_comment"), galera.get("wsrep_cluster_status"),
+                galera.get("wsrep_cluster_size")) != ("Synced", "Primary", size):
+            found.append(f"galera: {galera or 'no answer'}")
+    if host.name in inv.groups.get("messaging", ()):
+        try:
+            running = sorted(json.loads(rabbit).get("running_nodes", []))
+        except ValueError:
+            running = []
+        wanted = sorted(f"rabbit@{n}" for n in inv.groups["messaging"])
+        if running != wanted:
+            found.append(f"rabbitmq: running nodes {running or 'none'}")
+    if host.name in inv.groups.get("loadbalancer", ()):
+        if keepalived not in ("State=BACKUP", "State=MASTER"):
+            found.append(f"keepalived: {keepalived or 'no state'}")
+    return found
+
+
+def wait_until_back(host: Host, inv: Inventory, timeout: float, interval: float = 2.0,
+                    clock: Callable[[], float] = time.monotonic) -> tuple[float | None, list[str]]:
+    """Seconds until `host` is back in every tier (None if not within `timeout`), and
+    what was still wrong at the last look."""
+    start = clock()
+    last: list[str] = []
+    while clock() - start < timeout:
+        last = problems(host, inv)
+        if not last:
+            return clock() - start, []
+        time.sleep(interval)
+    return None, last

@@ -1,0 +1,118 @@
+"""The fault injector's pure parts: scripts, HAProxy's writer, tier-health rules, figures."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from components.inventory import parse_inventory
+from ops.faults import active_writer, isolate_script, kill_script, reconnect_script, signal_all_script
+from ops.ha_metrics import probe_figures, vip_move_seconds, vip_moves
+from ops.host_access import PowerSwitch
+from ops.tier_health import read_probe
+from ops.workload import Sample
+from tests.unit.inventory_fixtures import make_config
+
+STATS = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck
+mariadb,FRONTEND,,,0,1,4000,3,0,0,0,0,0,,,,,OPEN,,,
+mariadb,ctl1,0,0,0,1,,3,0,0,,0,,0,0,0,0,{s1},1,1,0
+mariadb,ctl2,0,0,0,0,,0,0,0,,0,,0,0,0,0,{s2},1,0,1
+mariadb,ctl3,0,0,0,0,,0,0,0,,0,,0,0,0,0,{s3},1,0,1
+mariadb,BACKEND,0,0,0,1,400,3,0,0,0,0,,0,0,0,0,UP,1,1,2
+keystone,ctl1,0,0,0,1,,3,0,0,,0,,0,0,0,0,UP,1,1,0
+"""
+
+
+def inventory():
+    raw, keys = make_config(3)
+    return parse_inventory(raw, keys)
+
+
+@pytest.mark.parametrize(("statuses", "writer"), [
+    (("UP", "UP", "UP"), "ctl1"),
+    (("DOWN", "UP", "UP"), "ctl2"),            # HAProxy's first backup takes over
+    (("DOWN", "DOWN", "UP 1/2"), "ctl3"),
+    (("DOWN", "DOWN", "DOWN"), None),
+    (("MAINT", "UP", "UP"), "ctl2"),
+])
+def test_active_writer_follows_haproxys_backup_rule(statuses, writer) -> None:
+    csv = STATS.format(s1=statuses[0], s2=statuses[1], s3=statuses[2])
+    assert active_writer(csv) == writer
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash")
+@pytest.mark.parametrize("script", [kill_script("keystone"), signal_all_script("mariadb", "STOP"),
+                                    isolate_script(None), isolate_script(40), reconnect_script()])
+def test_fault_scripts_are_valid_bash(script: str) -> None:
+    assert subprocess.run(["bash", "-n", "-c", script], check=False).returncode == 0
+
+
+def test_isolation_keeps_loopback_and_can_heal_itself() -> None:
+    timed = isolate_script(40)
+    assert "-i lo -j RETURN" in timed and "-o lo -j RETURN" in timed
+    assert "sleep 40" in timed and "nohup" in timed
+    assert "sleep" not in isolate_script(None)
+
+
+def test_power_switch_lab_and_commands_quote_the_host() -> None:
+    inv = inventory()
+    host = inv.host("ctl1")
+    assert list(PowerSwitch(True)._command(None, host, "off")) == ["docker", "kill", "kolla-ha-lab-ctl1"]
+    argv = PowerSwitch(False, "ipmitool -H {name}-bmc power off")._command("ipmitool -H {name}-bmc power off",
+                                                                           host, "off")
+    assert argv[-1] == "ipmitool -H ctl1-bmc power off"
+    with pytest.raises(ValueError, match="--power-on-cmd"):
+        PowerSwitch(False)._command(None, host, "on")
+
+
+def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = '"rabbit@ctl1","rabbit@ctl2","rabbit@ctl3"',
+                  keepalived: str = "State=BACKUP", health: str = "healthy") -> str:
+    return "\n".join([
+        f"container\t/mariadb running {health}",
+        "container\t/keystone_bootstrap exited none",
+        "container\t/haproxy running healthy",
+        f"galera\twsrep_cluster_size\t{size}",
+        "galera\twsrep_cluster_status\tPrimary",
+        f"galera\twsrep_local_state_comment\t{galera_state}",
+        f'rabbitmq\t{{"running_nodes": [{running}]}}',
+        f"keepalived\t{keepalived}",
+    ])
+
+
+@pytest.mark.parametrize(("output", "wrong"), [
+    (_probe_output(), []),
+    (_probe_output(galera_state="Joined"), ["galera"]),
+    (_probe_output(size="2"), ["galera"]),
+    (_probe_output(running='"rabbit@ctl1"'), ["rabbitmq"]),
+    (_probe_output(keepalived="State=FAULT"), ["keepalived"]),
+    (_probe_output(health="starting"), ["mariadb is starting"]),
+    ("", ["no kolla-ha container", "galera", "rabbitmq", "keepalived"]),
+])
+def test_tier_health_rules(output: str, wrong: list[str]) -> None:
+    inv = inventory()
+    found = read_probe(output, inv.host("ctl2"), inv)
+    assert len(found) == len(wrong), found
+    for problem, expected in zip(found, wrong):
+        assert expected in problem
+
+
+def test_probe_figures_downtime_and_latency_windows() -> None:
+    samples = [Sample("token", "issue", t, t + 0.1, True) for t in (0.0, 1.0, 2.0)]
+    samples += [Sample("token", "issue", 10.0, 10.5, False, "ConnectFailure: x"),
+                Sample("token", "issue", 11.0, 13.0, False, "HTTP 503"),
+                Sample("token", "issue", 14.0, 14.2, True), Sample("token", "issue", 30.0, 30.3, True)]
+    f = probe_figures("token", samples, fault_at=5.0, recovered_at=20.0)
+    assert (f.ok, f.failed, f.downtime_s) == (5, 2, 3.0)
+    assert f.p50_before_ms == pytest.approx(100.0)
+    assert f.p50_during_ms == pytest.approx(200.0) and f.p50_after_ms == pytest.approx(300.0)
+    assert f.first_error.startswith("ConnectFailure")
+    quiet = probe_figures("token", samples[:3], 5.0, 20.0)
+    assert quiet.downtime_s == 0 and quiet.p50_during_ms is None
+
+
+def test_vip_moves_and_move_time() -> None:
+    seen = [(0.0, "ctl1"), (1.0, "ctl1"), (2.0, None), (3.5, "ctl2"), (9.0, "ctl2")]
+    assert [(m.source, m.target) for m in vip_moves(seen)] == [("ctl1", None), (None, "ctl2")]
+    assert vip_move_seconds(seen, fault_at=1.5) == 2.0
+    assert vip_move_seconds(seen[:3], fault_at=1.5) is None
