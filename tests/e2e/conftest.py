@@ -2,13 +2,17 @@
 destroyed at the end (with a check that nothing it made is left)."""
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
 import subprocess
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from lab.deployment import state_file
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
 from lab.executor.run import read_stack_file, run_stack
@@ -24,11 +28,35 @@ def admin_password() -> str:
     return "e2e-" + secrets.token_urlsafe(12)
 
 
-# Module scope: the stack is gone before later test directories use the lab hosts.
-@pytest.fixture(scope="module")
+# Package scope: one stack for every module here (faults first, then the checks and the
+# day-2 changes), gone before later test directories use the lab hosts.
+@pytest.fixture(scope="package")
 def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deployment]:
     state = tmp_path_factory.mktemp("engine") / "state.json"
     given = {"keystone_admin_password": admin_password}
+    with _lab_to_ourselves():
+        yield from _deployment(state, given)
+
+
+@contextlib.contextmanager
+def _lab_to_ourselves() -> Iterator[None]:
+    """The tests deploy their own stack into the lab's fixed addresses and names. A dev
+    stack that `python3 -m lab deploy` left running is destroyed first and deployed
+    again afterwards, so the lab is left as it was found."""
+    user_state = state_file()
+    if not user_state.exists() or json.loads(user_state.read_text() or "{}") == {}:
+        yield
+        return
+    print(f"\nthe end-to-end tests need the lab to themselves: destroying the dev stack recorded in "
+          f"{user_state}; it is deployed again when they are done", flush=True)
+    run_stack("dev", destroy=True)
+    try:
+        yield
+    finally:
+        run_stack("dev")
+
+
+def _deployment(state: Path, given: dict[str, str]) -> Iterator[Deployment]:
     start = time.monotonic()
     try:
         executor, exports = run_stack("dev", values=dev_values(), state_path=state, secrets_given=given)
