@@ -101,7 +101,8 @@ class ImagesConfig(ConfigModel):
     namespace: RepositoryPath = Field(NAMESPACE, description="repository path")
     tag: ImageTag = Field("zed", description="image tag; quote tags YAML would read as numbers (`\"2023.10\"`)")
     overrides: dict[str, ImageReference] = Field(
-        {}, description="image name -> full reference, per image: " + ", ".join(KNOWN_IMAGES))
+        {}, description="image name -> full reference, per image: " + ", ".join(KNOWN_IMAGES),
+        json_schema_extra={"expected": "image name: image reference (registry[:port]/path/name:tag)"})
 
 
 class StackSettings(ConfigModel):
@@ -119,6 +120,7 @@ class StackSettings(ConfigModel):
     images: ImagesConfig = Field(default_factory=ImagesConfig, description="where images come from")
     enabled_services: list[str] = Field(
         list(DEFAULT_ENABLED),
+        json_schema_extra={"expected": "a list of service names from the catalogue"},
         description="API services from the catalogue (" + ", ".join(CATALOG) + "); dependencies must be enabled")
 
 
