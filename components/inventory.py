@@ -320,7 +320,8 @@ def _check_groups(
         return {}
     # Names as written, even of hosts that failed validation: that host's own error
     # says what is wrong, so its groups need not say it again.
-    known = [str(h.get("name")) for h in raw_hosts if isinstance(h, dict)] if isinstance(raw_hosts, list) else []
+    written = [str(h.get("name")) for h in raw_hosts if isinstance(h, dict)] if isinstance(raw_hosts, list) else []
+    known = list(dict.fromkeys(written + [n.strip() for n in written]))
     result: dict[str, tuple[str, ...]] = {}
     for group in GROUPS:
         members = getattr(groups, group)

@@ -181,8 +181,11 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 def _registry(value: str) -> str | None:
     if value == "":
         return None
-    if not re.fullmatch(rf"{_DNS_NAME}(?::({_PORT}))?", value):
+    match = re.fullmatch(rf"{_DNS_NAME}(?::({_PORT}))?", value)
+    if not match:
         return ""
+    if not _port_ok(match.group(1)):
+        return ": the port is outside 1-65535"
     # Docker reads the first path component as a registry only when it holds a '.' or a
     # ':' or is localhost; a bare name becomes a Docker Hub namespace instead.
     if "." not in value and ":" not in value and value != "localhost":
