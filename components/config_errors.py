@@ -19,7 +19,6 @@ from components.config_model import (
     field_default,
     field_example,
     field_expectation,
-    field_format,
     split_annotated,
     type_expectation,
 )

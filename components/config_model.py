@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.fields import FieldInfo
@@ -80,7 +80,7 @@ def _bounds(metadata: list[Any]) -> tuple[Any, Any, bool]:
     return low, high, exclusive_low
 
 
-def type_expectation(annotation: Any, metadata: list[Any] = ()) -> str:  # type: ignore[assignment]
+def type_expectation(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     """What a value of this type must be, in words ("a whole number from 1 to 65535")."""
     bare, inner = split_annotated(annotation)
     metadata = list(metadata) + inner

@@ -258,7 +258,8 @@ def _groups(settings: Mapping[str, Any], problems: list[str]) -> GroupsConfig | 
             try:
                 valid[name] = _adapter(list[str]).validate_python(raw.get(name) or [], strict=True)
             except ValidationError:
-                continue
+                # Reported already; None keeps the checks on it from saying it again.
+                valid[name] = None
         groups = GroupsConfig.model_construct(**valid)
     return groups
 
@@ -323,8 +324,9 @@ def _check_groups(
     written = [str(h.get("name")) for h in raw_hosts if isinstance(h, dict)] if isinstance(raw_hosts, list) else []
     known = list(dict.fromkeys(written + [n.strip() for n in written]))
     result: dict[str, tuple[str, ...]] = {}
+    unreadable = {g for g in GROUPS if getattr(groups, g) is None}
     for group in GROUPS:
-        members = getattr(groups, group)
+        members = getattr(groups, group) or []
         for m in members:
             if m not in known:
                 guess = did_you_mean(m, known)
@@ -338,7 +340,7 @@ def _check_groups(
         if members:
             result[group] = tuple(members)
     for group in REQUIRED_GROUPS:
-        if not result.get(group):
+        if not result.get(group) and group not in unreadable:
             problems.append(f"groups.{group}: required and must name at least one host")
     for group in QUORUM_GROUPS:
         size = len(result.get(group, ()))

@@ -653,6 +653,13 @@ def test_one_typo_in_groups_does_not_hide_the_checks_that_need_the_others():
     assert_problem(problems, "keepalived.priority_step", "below VRRP's 1-254")
 
 
+def test_a_group_that_is_not_a_list_is_reported_once():
+    raw, secrets = make_config()
+    raw["groups"]["database"] = "ctl1"
+    assert [p for p in problems_of(raw, secrets) if p.startswith("groups.database")] == [
+        "groups.database: must be a list of host names from `hosts`, e.g. [ctl1, ctl2, ctl3]"]
+
+
 def test_an_invalid_host_does_not_hide_the_checks_on_the_others():
     raw, secrets = make_config()
     raw["hosts"][0]["name"] = "CTL1"
