@@ -8,6 +8,7 @@ every memcached server.
 """
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -46,7 +47,10 @@ def endpoint_urls(spec: ApiSpec, inv: Inventory) -> dict[str, str]:
 
 
 def database_url(user: str, password: str, vip: str, database: str) -> str:
-    return f"mysql+pymysql://{user}:{password}@{vip}:{PORTS['mariadb']}/{database}"
+    # Quoted: a pinned password may hold '@', '/', ':' or '%', which would end the
+    # userinfo part early; SQLAlchemy unquotes it.
+    quoted = urllib.parse.quote(password, safe="")
+    return f"mysql+pymysql://{user}:{quoted}@{vip}:{PORTS['mariadb']}/{database}"
 
 
 def haproxy_section(spec: ApiSpec, members: Sequence[Any]) -> ProxiedService:

@@ -1,12 +1,20 @@
-"""Every port, interval and tunable default, in one place.
+"""Every port, interval and tunable default, in one place, as typed models.
 
 Templates and components read numbers from here; an operator overrides the tunables
 per stack (`kolla-ha:<tier>` objects). Values follow kolla-ansible's defaults where it
-has one, so an operator moving over finds the same behaviour.
+has one, so an operator moving over finds the same behaviour. Each tunable is checked
+the way the daemon reading it checks it (HAProxy's duration syntax, MariaDB's sizes,
+VRRP's ranges); values that must agree with each other or with the inventory are
+checked in components/inventory.py.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from components.config_model import ConfigModel
+from components.value_formats import ConfigToken, HAProxyDuration, Ratio, mariadb_size
 
 PORTS: dict[str, int] = {
     "mariadb": 3306,
@@ -22,69 +30,139 @@ PORTS: dict[str, int] = {
     "haproxy_stats": 1984,
 }
 
-TIER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "galera": {
-        "gcache_size": "1G",
-        "innodb_buffer_pool_size": "1G",
-        "max_connections": 10000,
-        # seconds the health check tolerates a Donor before reporting it unhealthy;
-        # HAProxy never routes to a Donor in any case.
-        "sst_method": "mariabackup",
-        "health_interval": 10,
-    },
-    "rabbitmq": {
-        # quorum queues are the modern default (Raft; mirrored queues are gone in 4.0).
-        "queue_type": "quorum",
-        # mirrored (classic HA) policy: "all" or a node count, automatic sync.
-        "mirror_count": "all",
-        # pause_minority: a node on the minority side of a partition stops serving, so
-        # clients fail over instead of writing to a side that will be discarded.
-        "partition_handling": "pause_minority",
-        "vm_memory_high_watermark": "0.4",
-    },
-    "haproxy": {
-        "check_inter_ms": 2000,
-        "check_rise": 2,
-        "check_fall": 5,
-        "timeout_connect": "10s",
-        "timeout_client": "1m",
-        "timeout_server": "1m",
-        "timeout_check": "10s",
-        # long DB sessions (oslo.db pool) must not be cut by the proxy.
-        "db_timeout": "3600s",
-        "maxconn": 40000,
-    },
-    "keepalived": {
-        "advert_int": 1,
-        # highest priority for the first loadbalancer host, then falling by this step.
-        "priority_base": 150,
-        "priority_step": 10,
-        # track script interval; a dead haproxy costs fall x interval before the VIP moves.
-        "check_interval": 2,
-        "check_fall": 2,
-    },
-    "memcached": {
-        "memory_mb": 1024,
-        "connection_limit": 5000,
-        "threads": 4,
-    },
-    "api": {
-        "workers": 2,
-        "healthcheck_interval": 10,
-        "healthcheck_retries": 6,
-        "wait_timeout": 300,
-    },
-    "neutron": {
-        "l3_ha": True,
-        "max_l3_agents_per_router": 3,
-        "dhcp_agents_per_network": 2,
-    },
-    "cinder": {
-        # cinder-volume active/passive: one backend_host name shared by all cinder-volume
-        # hosts, but only one running; see README "cinder-volume".
-        "backend_host": "cinder-volumes",
-    },
-    "glance": {
-        "backend": "file",
-    },
+Seconds = Annotated[int, Field(ge=1, le=86400)]
+Count = Annotated[int, Field(ge=1)]
+
+# The kernel's default fs.nr_open (1048576) caps a container's nofile limit, and
+# HAProxy's is 2 x maxconn + 1024 (components/loadbalancer.py:haproxy_nofile).
+HAPROXY_MAXCONN_MAX = (1048576 - 1024) // 2
+GcacheSize = mariadb_size()
+BufferPoolSize = mariadb_size(2 << 20, "2M")
+
+
+class GaleraTunables(ConfigModel):
+    gcache_size: GcacheSize = Field(
+        "1G", description="write-set cache; larger lets a returning node catch up by IST instead of a full SST")
+    innodb_buffer_pool_size: BufferPoolSize = Field(
+        "1G", description="InnoDB buffer pool (MariaDB's minimum is 2M)")
+    max_connections: Annotated[int, Field(ge=10, le=100000)] = Field(
+        10000, description="client connections per node (MariaDB's range is 10-100000)")
+    # mysqldump would need the SST user to log in over the network; it is local-only.
+    sst_method: Literal["mariabackup", "rsync"] = Field(
+        "mariabackup", description="state transfer method: mariabackup (non-blocking for the donor) or rsync")
+    health_interval: Seconds = Field(10, description="seconds between health checks of a node")
+
+
+def _l3_agents(value: int) -> int:
+    if value == 1:
+        raise ValueError("is refused by neutron: an HA router needs at least two L3 agents")
+    return value
+
+
+def _mirror_count(value: Any) -> Any:
+    # "all" or a node count: one field, one message, instead of a union's two.
+    if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 2):
+        return value
+    raise ValueError("is neither all nor a whole number of at least 2")
+
+
+class RabbitMQTunables(ConfigModel):
+    # quorum queues are the modern default (Raft; mirrored queues are gone in 4.0).
+    queue_type: Literal["quorum", "mirrored"] = Field(
+        "quorum", description="`quorum`, or `mirrored` for the classic HA policy (RabbitMQ 3.x only)")
+    mirror_count: Annotated[Any, BeforeValidator(_mirror_count)] = Field(
+        "all",
+        description="with `mirrored`: `all` (ha-mode all) or a count N from 2 to the messaging "
+                    "group's size (ha-mode exactly)",
+        json_schema_extra={"expected": "all, or a whole number from 2 to the messaging group's size"},
+    )
+    # pause_minority: a node on the minority side of a partition stops serving, so
+    # clients fail over instead of writing to a side that will be discarded.
+    partition_handling: Literal["pause_minority", "autoheal", "ignore"] = Field(
+        "pause_minority", description="what a node does on the minority side of a network partition")
+    vm_memory_high_watermark: Ratio = Field(
+        0.4, description="share of the host's memory after which publishers are blocked")
+
+
+class HAProxyTunables(ConfigModel):
+    check_inter_ms: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(
+        2000, description="milliseconds between backend health checks")
+    check_rise: Count = Field(2, description="passed checks before a backend takes traffic again")
+    check_fall: Count = Field(5, description="failed checks before a backend is taken out")
+    timeout_connect: HAProxyDuration = Field("10s", description="connecting to a backend")
+    timeout_client: HAProxyDuration = Field("1m", description="client inactivity")
+    timeout_server: HAProxyDuration = Field("1m", description="backend inactivity")
+    timeout_check: HAProxyDuration = Field("10s", description="a health check's answer, once connected")
+    # long DB sessions (oslo.db pool) must not be cut by the proxy.
+    db_timeout: HAProxyDuration = Field("3600s", description="client/server timeout of the database section")
+    maxconn: Annotated[int, Field(ge=1, le=HAPROXY_MAXCONN_MAX)] = Field(
+        40000, description="connections per HAProxy; the container's open-file limit is 2 x maxconn + 1024")
+
+
+class KeepalivedTunables(ConfigModel):
+    # VRRPv2 carries the advertisement interval in whole seconds, in 8 bits.
+    advert_int: Annotated[int, Field(ge=1, le=255)] = Field(
+        1, description="VRRP advertisement interval (s); the VIP moves after about 3 x advert_int")
+    # 255 is reserved for the address owner; every kolla-ha host is a backup.
+    priority_base: Annotated[int, Field(ge=1, le=254)] = Field(
+        150, description="VRRP priority of the first loadbalancer host")
+    priority_step: Annotated[int, Field(ge=1, le=253)] = Field(
+        10, description="priority decrease per loadbalancer host, in host order; every host's "
+                        "priority must stay within 1-254")
+    # track script interval; a dead haproxy costs fall x interval before the VIP moves.
+    check_interval: Annotated[int, Field(ge=1, le=3600)] = Field(2, description="seconds between HAProxy track-script runs")
+    check_fall: Count = Field(2, description="failed track-script runs before the host gives up the VIP")
+
+
+class MemcachedTunables(ConfigModel):
+    memory_mb: Count = Field(1024, description="cache memory per host (MB)")
+    connection_limit: Count = Field(5000, description="simultaneous connections per host")
+    threads: Count = Field(4, description="worker threads per host")
+
+
+class ApiTunables(ConfigModel):
+    workers: Count = Field(2, description="worker processes per API replica")
+    healthcheck_interval: Seconds = Field(10, description="seconds between a replica's health checks")
+    healthcheck_retries: Count = Field(6, description="failed health checks before a replica is unhealthy")
+    wait_timeout: Annotated[int, Field(ge=1, le=86400)] = Field(
+        300, description="seconds a replica may take to become healthy before the deploy fails; "
+                         "longer than healthcheck_interval")
+
+
+class NeutronTunables(ConfigModel):
+    l3_ha: bool = Field(True, description="routers on several L3 agents with VRRP between them")
+    # neutron refuses 1 (an HA router needs two agents); 0 means every agent.
+    max_l3_agents_per_router: Annotated[int, Field(ge=0), AfterValidator(_l3_agents)] = Field(
+        3, description="L3 agents per HA router: 0 (every agent) or 2 up to the network group's size",
+        json_schema_extra={"expected": "0 (every agent) or a whole number from 2 to the network group's size"})
+    dhcp_agents_per_network: Count = Field(
+        2, description="DHCP agents serving each network, at most the network group's size")
+
+
+class CinderTunables(ConfigModel):
+    # cinder-volume active/passive: one backend_host name shared by all cinder-volume
+    # hosts, but only one running; see README "cinder-volume".
+    backend_host: ConfigToken = Field(
+        "cinder-volumes", description="the one `host` name shared by cinder-volume hosts")
+
+
+class GlanceTunables(ConfigModel):
+    backend: Literal["file", "swift", "rbd"] = Field(
+        "file", description="image store: `file` (needs a shared filesystem with several replicas), "
+                            "`swift` (needs swift-proxy-server) or `rbd`")
+
+
+TIER_MODELS: dict[str, type[ConfigModel]] = {
+    "galera": GaleraTunables,
+    "rabbitmq": RabbitMQTunables,
+    "haproxy": HAProxyTunables,
+    "keepalived": KeepalivedTunables,
+    "memcached": MemcachedTunables,
+    "api": ApiTunables,
+    "neutron": NeutronTunables,
+    "cinder": CinderTunables,
+    "glance": GlanceTunables,
 }
+
+# The defaults as the plain mappings components and templates read.
+TIER_DEFAULTS: dict[str, dict[str, Any]] = {name: model().model_dump() for name, model in TIER_MODELS.items()}

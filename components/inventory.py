@@ -2,45 +2,129 @@
 
 `parse_inventory` is pure: it takes the raw config values (as Pulumi hands them over,
 already JSON-decoded) and either returns an `Inventory` or raises `InventoryError`
-listing *every* problem at once, each naming the config key and the fix. The program
-calls it before declaring a single resource, so bad input never half-deploys a cloud.
+listing *every* problem at once, each naming the config key, what was wrong and what to
+write instead. The program calls it before declaring a single resource, so bad input
+never half-deploys a cloud.
+
+Three layers, each reporting everything it finds:
+- each key's value against its model (components/value_formats.py, defaults.py): types,
+  formats and ranges as the consuming daemon checks them;
+- values that must agree with each other (addresses in networks, groups naming hosts,
+  VRRP priorities for every load balancer, counts that fit their group);
+- secrets (components/secret_specs.py): only names the program uses, stored encrypted,
+  pinned values fit for every file they land in.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from components.catalog import CATALOG, DEFAULT_ENABLED
-from components.defaults import TIER_DEFAULTS
+from components.config_errors import did_you_mean, missing_problem, problems_from
+from components.config_model import ConfigModel
+from components.defaults import TIER_DEFAULTS, TIER_MODELS
+from components.secret_specs import OPERATOR_SECRETS, SECRETS, check_secrets, used_secrets
+from components.value_formats import (
+    IMAGE_REFERENCE,
+    DockerUrl,
+    HostName,
+    ImageReference,
+    ImageTag,
+    InterfaceName,
+    IPv4Address,
+    IPv4Network,
+    KeyFile,
+    Port,
+    PosixUser,
+    Registry,
+    RepositoryPath,
+)
+
+__all__ = [
+    "GROUPS", "REQUIRED_GROUPS", "QUORUM_GROUPS", "OPERATOR_SECRETS", "InventoryError", "SshAccess", "Host",
+    "Images", "Inventory", "parse_inventory", "StackSettings", "TIER_DEFAULTS",
+]
 
 NAMESPACE = "kolla-ha"
 
 GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached", "network", "storage")
 REQUIRED_GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached")
 QUORUM_GROUPS = ("database", "messaging")
+# Images the infrastructure tiers run besides the catalogue's API images.
+INFRASTRUCTURE_IMAGES = ("mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached")
+KNOWN_IMAGES = tuple(sorted({s.image for s in CATALOG.values()} | set(INFRASTRUCTURE_IMAGES)))
 
-# Passwords an operator must choose; every other secret is generated and kept in state.
-OPERATOR_SECRETS = ("keystone_admin_password",)
 
-_HOSTNAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-# registry[:port]/path/name:tag or @sha256:digest, as `docker pull` accepts it.
-_IMAGE_REF = re.compile(
-    r"^(?:(?P<registry>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
-    r"(?P<path>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@sha256:[0-9a-f]{64})?$"
-)
-# Config keys holding a secret: operator passwords and pinned generated values.
-SECRET_KEY_PATTERN = re.compile(r"^[a-z0-9_]+(_password|_secret|_secret_key|_cookie|_key_[0-9]+|_hash_path_(suffix|prefix))$")
-SETTING_KEYS = (
-    "hosts", "groups", "internal_network", "internal_vip", "external_vip", "external_network",
-    "vrrp_router_id", "images", "enabled_services",
-)
-_REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# --- the model of the stack file --------------------------------------------------
+
+
+class SshConfig(ConfigModel):
+    user: PosixUser = Field("root", description="user the program logs in as (host preparation, `ssh://`)")
+    port: Port = Field(22, description="sshd port")
+    key_file: KeyFile | None = Field(None, description="private key file; leave it out to use ssh-agent")
+
+
+class HostConfig(ConfigModel):
+    name: HostName = Field(description="short host name; also the RabbitMQ node name `rabbit@<name>`")
+    address: IPv4Address = Field(description="IPv4 address on the internal network, unique")
+    interface: InterfaceName = Field(description="NIC of the internal network (carries the internal VIP)")
+    external_interface: InterfaceName | None = Field(
+        None, description="NIC that carries the external VIP",
+        json_schema_extra={"default_text": "`interface`"})
+    ssh: SshConfig = Field(default_factory=SshConfig, description="SSH access for host preparation and `ssh://`")
+    docker: DockerUrl | None = Field(
+        None, description="the Docker daemon URL; `tcp://` and `unix://` for labs",
+        json_schema_extra={"default_text": "`ssh://<user>@<address>:<port>`"})
+
+
+def _members(description: str) -> Any:
+    return Field([], description=description, json_schema_extra={
+        "expected": "a list of host names from `hosts`", "example": "[ctl1, ctl2, ctl3]"})
+
+
+class GroupsConfig(ConfigModel):
+    control: list[str] = _members("API services (required)")
+    database: list[str] = _members("Galera (required; 1, or 3 or more: 2 cannot keep quorum)")
+    messaging: list[str] = _members("RabbitMQ (required; 1, or 3 or more: 2 cannot keep quorum)")
+    loadbalancer: list[str] = _members("HAProxy and keepalived, holders of the VIP (required)")
+    memcached: list[str] = _members("memcached pool (required)")
+    network: list[str] = _members("neutron agents' hosts (optional; bounds the agent counts)")
+    storage: list[str] = _members("storage hosts (optional)")
+
+
+class ImagesConfig(ConfigModel):
+    registry: Registry = Field("", description="registry host[:port] the hosts pull from")
+    namespace: RepositoryPath = Field(NAMESPACE, description="repository path")
+    tag: ImageTag = Field("zed", description="image tag; quote tags YAML would read as numbers (`\"2023.10\"`)")
+    overrides: dict[str, ImageReference] = Field(
+        {}, description="image name -> full reference, per image: " + ", ".join(KNOWN_IMAGES),
+        json_schema_extra={"expected": "image name: image reference (registry[:port]/path/name:tag)"})
+
+
+class StackSettings(ConfigModel):
+    """Every `kolla-ha:` key except the tunables (defaults.TIER_MODELS) and the secrets."""
+
+    hosts: Annotated[list[HostConfig], Field(min_length=1)] = Field(
+        description="the hosts, each `{name, address, interface, external_interface, ssh, docker}`")
+    groups: GroupsConfig = Field(description="role groups -> host names")
+    internal_network: IPv4Network = Field(description="CIDR of the hosts' internal network")
+    internal_vip: IPv4Address = Field(description="free address in `internal_network`, moved by VRRP")
+    external_vip: IPv4Address | None = Field(None, description="optional public VIP; needs `external_network`")
+    external_network: IPv4Network | None = Field(None, description="CIDR of the external network")
+    vrrp_router_id: Annotated[int, Field(ge=1, le=255)] = Field(
+        51, description="VRRP router id, unique among keepalived instances on the network")
+    images: ImagesConfig = Field(default_factory=ImagesConfig, description="where images come from")
+    enabled_services: list[str] = Field(
+        list(DEFAULT_ENABLED),
+        json_schema_extra={"expected": "a list of service names from the catalogue"},
+        description="API services from the catalogue (" + ", ".join(CATALOG) + "); dependencies must be enabled")
+
+
+# --- what the components read -------------------------------------------------------
 
 
 class InventoryError(ValueError):
@@ -114,126 +198,152 @@ class Inventory:
         return self.internal_network.prefixlen
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+# --- validation ------------------------------------------------------------------------
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _parse_ip(value: Any) -> ipaddress.IPv4Address | None:
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    if annotation not in _ADAPTERS:
+        _ADAPTERS[annotation] = TypeAdapter(annotation)
+    return _ADAPTERS[annotation]
+
+
+def _validate(annotation: Any, value: Any, loc: tuple[str | int, ...], problems: list[str]) -> Any:
+    """`value` found at `loc` within StackSettings, validated as `annotation`; None
+    after recording its problems."""
     try:
-        return ipaddress.IPv4Address(str(value))
-    except ValueError:
+        return _adapter(annotation).validate_python(value, strict=True)
+    except ValidationError as error:
+        problems.extend(problems_from(error, StackSettings, loc=loc))
         return None
 
 
-def _parse_hosts(raw: Any, problems: list[str]) -> list[Host]:
+def _setting(raw: Mapping[str, Any], key: str, problems: list[str]) -> Any:
+    spec = StackSettings.model_fields[key]
+    value = raw.get(key)
+    if value is None and not spec.is_required():
+        # Absent or null (YAML `~`): the default.
+        return spec.get_default(call_default_factory=True)
+    if key not in raw:
+        problems.append(missing_problem(StackSettings, (key,)) + f" (`kolla-ha:{key}` in Pulumi.<stack>.yaml)")
+        return None
+    annotation = Annotated[(spec.annotation, *spec.metadata)] if spec.metadata else spec.annotation
+    return _validate(annotation, value, (key,), problems)
+
+
+def _hosts(settings: Mapping[str, Any], problems: list[str]) -> dict[int, HostConfig]:
+    """The valid hosts by their index; each host is validated on its own so the others
+    still take part in the checks between keys."""
+    raw = settings.get("hosts")
     if not isinstance(raw, list) or not raw:
-        problems.append(
-            "hosts: required, a list of {name, address, interface, ssh} objects; "
-            "set it in Pulumi.<stack>.yaml under `kolla-ha:hosts`"
-        )
-        return []
-    hosts: list[Host] = []
-    seen_names: dict[str, int] = {}
-    seen_addresses: dict[str, str] = {}
+        _setting(settings, "hosts", problems)
+        return {}
+    valid: dict[int, HostConfig] = {}
     for i, item in enumerate(raw):
-        key = f"hosts[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{key}: must be an object with name, address and interface")
+        host = _validate(HostConfig, item, ("hosts", i), problems)
+        if host is not None:
+            valid[i] = host
+    return valid
+
+
+def _groups(settings: Mapping[str, Any], problems: list[str]) -> GroupsConfig | None:
+    raw = settings.get("groups")
+    groups = _setting(settings, "groups", problems)
+    if groups is None and isinstance(raw, dict):
+        # Keep the groups that are fine, so that one typo does not hide the checks
+        # that need the others (quorum sizes, VRRP priorities, agent counts).
+        valid = {}
+        for name in GroupsConfig.model_fields:
+            try:
+                valid[name] = _adapter(list[str]).validate_python(raw.get(name) or [], strict=True)
+            except ValidationError:
+                # Reported already; None keeps the checks on it from saying it again.
+                valid[name] = None
+        groups = GroupsConfig.model_construct(**valid)
+    return groups
+
+
+def _tiers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, ConfigModel | None]:
+    tiers: dict[str, ConfigModel | None] = {}
+    for name, model in TIER_MODELS.items():
+        given = raw.get(name)
+        if given is None:
+            tiers[name] = model()
             continue
-        name = str(item.get("name", ""))
-        if not _HOSTNAME.match(name):
+        try:
+            tiers[name] = model.model_validate(given, strict=True)
+        except ValidationError as error:
+            problems.extend(problems_from(error, model, shown=(name,)))
+            tiers[name] = None
+    return tiers
+
+
+def _check_hosts(hosts: dict[int, HostConfig], network: ipaddress.IPv4Network | None, problems: list[str]) -> None:
+    names: dict[str, int] = {}
+    addresses: dict[str, str] = {}
+    for i, host in hosts.items():
+        key = f"hosts[{i}]"
+        if host.name in names:
             problems.append(
-                f"{key}.name: {name!r} is not a valid short host name; use lower-case "
-                "letters, digits and '-', starting with a letter (it is also the "
-                "RabbitMQ node name)"
-            )
-        elif name in seen_names:
-            problems.append(
-                f"{key}.name: duplicate host name {name!r} (also hosts[{seen_names[name]}]); "
+                f"{key}.name: duplicate host name {host.name!r} (also hosts[{names[host.name]}]); "
                 "every host needs its own name"
             )
         else:
-            seen_names[name] = i
-        address = item.get("address")
-        ip = _parse_ip(address)
-        if ip is None:
-            problems.append(f"{key}.address: {address!r} is not an IPv4 address; write e.g. 10.0.0.11")
-        elif str(ip) in seen_addresses:
+            names[host.name] = i
+        if host.address in addresses:
             problems.append(
-                f"{key}.address: {ip} is already used by host {seen_addresses[str(ip)]!r}; "
+                f"{key}.address: {host.address} is already used by host {addresses[host.address]!r}; "
                 "every host needs its own internal address"
             )
         else:
-            seen_addresses[str(ip)] = name
-        interface = item.get("interface")
-        if not isinstance(interface, str) or not interface:
-            problems.append(f"{key}.interface: required, the internal network interface (e.g. eth0)")
-            interface = ""
-        ssh_raw = item.get("ssh", {}) or {}
-        if not isinstance(ssh_raw, dict):
-            problems.append(f"{key}.ssh: must be an object {{user, port, key_file}}")
-            ssh_raw = {}
-        port = ssh_raw.get("port", 22)
-        if not isinstance(port, int) or not 1 <= port <= 65535:
-            problems.append(f"{key}.ssh.port: {port!r} is not a TCP port (1-65535)")
-            port = 22
-        ssh = SshAccess(
-            user=str(ssh_raw.get("user", "root")), port=port, key_file=ssh_raw.get("key_file")
-        )
-        if ssh.key_file is not None and not os.path.isfile(os.path.expanduser(str(ssh.key_file))):
+            addresses[host.address] = host.name
+        ip = ipaddress.IPv4Address(host.address)
+        if network is not None and ip not in network:
             problems.append(
-                f"{key}.ssh.key_file: {ssh.key_file} does not exist; create the key (for the lab: "
+                f"{key}.address: {host.address} of host {host.name!r} is outside internal_network "
+                f"{network}; fix the address or the network"
+            )
+        elif network is not None and ip in (network.network_address, network.broadcast_address):
+            problems.append(f"{key}.address: {ip} is the network or broadcast address of {network}")
+        key_file = host.ssh.key_file
+        if key_file is not None and not os.path.isfile(os.path.expanduser(key_file)):
+            problems.append(
+                f"{key}.ssh.key_file: {key_file} does not exist; create the key (for the lab: "
                 "`python3 -m lab up`), fix the path, or leave key_file out to use ssh-agent"
             )
-        docker_url = item.get("docker", f"ssh://{ssh.user}@{address}:{ssh.port}")
-        if not isinstance(docker_url, str) or not re.match(r"^(ssh|tcp|unix)://\S+$", docker_url):
-            problems.append(
-                f"{key}.docker: {docker_url!r} is not a Docker daemon URL; use "
-                "ssh://user@host[:port] (production), tcp://host:2375 or unix:///path (labs)"
-            )
-        hosts.append(
-            Host(
-                name=name,
-                address=str(ip) if ip else str(address),
-                interface=interface,
-                ssh=ssh,
-                docker_url=str(docker_url),
-                external_interface=str(item.get("external_interface", interface)),
-            )
-        )
-    return hosts
 
 
-def _parse_groups(raw: Any, hosts: list[Host], problems: list[str], warnings: list[str]) -> dict[str, tuple[str, ...]]:
-    if not isinstance(raw, dict):
-        problems.append(
-            "groups: required, an object mapping role groups "
-            f"({', '.join(GROUPS)}) to lists of host names"
-        )
+def _check_groups(
+    groups: GroupsConfig | None, raw_hosts: Any, problems: list[str], warnings: list[str]
+) -> dict[str, tuple[str, ...]]:
+    if groups is None:
         return {}
-    known = {h.name for h in hosts}
-    groups: dict[str, tuple[str, ...]] = {}
-    for group, members in raw.items():
-        if group not in GROUPS:
-            problems.append(f"groups.{group}: unknown group; the groups are {', '.join(GROUPS)}")
-            continue
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            problems.append(f"groups.{group}: must be a list of host names")
-            continue
+    # Names as written, even of hosts that failed validation: that host's own error
+    # says what is wrong, so its groups need not say it again.
+    written = [str(h.get("name")) for h in raw_hosts if isinstance(h, dict)] if isinstance(raw_hosts, list) else []
+    known = list(dict.fromkeys(written + [n.strip() for n in written]))
+    result: dict[str, tuple[str, ...]] = {}
+    unreadable = {g for g in GROUPS if getattr(groups, g) is None}
+    for group in GROUPS:
+        members = getattr(groups, group) or []
         for m in members:
             if m not in known:
+                guess = did_you_mean(m, known)
                 problems.append(
-                    f"groups.{group}: names unknown host {m!r}; add it to `hosts` or remove it "
-                    f"from the group (known hosts: {', '.join(sorted(known)) or 'none'})"
+                    f"groups.{group}: names unknown host {m!r}; "
+                    + (f"did you mean {guess!r}? " if guess else "")
+                    + f"add it to `hosts` or remove it from the group (known hosts: {', '.join(sorted(known)) or 'none'})"
                 )
         if len(set(members)) != len(members):
             problems.append(f"groups.{group}: lists a host twice; name each host once")
-        groups[group] = tuple(members)
+        if members:
+            result[group] = tuple(members)
     for group in REQUIRED_GROUPS:
-        if not groups.get(group):
+        if not result.get(group) and group not in unreadable:
             problems.append(f"groups.{group}: required and must name at least one host")
     for group in QUORUM_GROUPS:
-        size = len(groups.get(group, ()))
+        size = len(result.get(group, ()))
         if size == 2:
             problems.append(
                 f"groups.{group}: 2 members cannot keep quorum when one fails (each half is "
@@ -244,160 +354,167 @@ def _parse_groups(raw: Any, hosts: list[Host], problems: list[str], warnings: li
                 f"groups.{group}: {size} members is an even number; a network split into two "
                 f"halves stops both. {size - 1} or {size + 1} tolerate as many failures"
             )
-    return groups
+    return result
 
 
-def _parse_network(raw: Mapping[str, Any], hosts: list[Host], problems: list[str]) -> tuple[Any, Any, Any, Any]:
-    internal_net = None
-    try:
-        internal_net = ipaddress.IPv4Network(str(raw.get("internal_network")), strict=True)
-    except ValueError:
-        problems.append(
-            f"internal_network: {raw.get('internal_network')!r} is not an IPv4 network in CIDR "
-            "form; write the hosts' internal network, e.g. 10.0.0.0/24"
-        )
-    host_ips = {h.address: h.name for h in hosts}
-    if internal_net is not None:
-        for h in hosts:
-            ip = _parse_ip(h.address)
-            if ip is not None and ip not in internal_net:
-                problems.append(
-                    f"hosts: address {h.address} of host {h.name!r} is outside internal_network "
-                    f"{internal_net}; fix the address or the network"
-                )
-    vip = _parse_ip(raw.get("internal_vip"))
-    if vip is None:
-        problems.append(
-            f"internal_vip: {raw.get('internal_vip')!r} is not an IPv4 address; choose a free "
-            "address in internal_network for the VRRP virtual IP"
-        )
-    elif str(vip) in host_ips:
-        problems.append(
-            f"internal_vip: {vip} is the address of host {host_ips[str(vip)]!r}; the VIP must "
-            "be a free address that no host owns"
-        )
-    elif internal_net is not None and vip not in internal_net:
-        problems.append(
-            f"internal_vip: {vip} is outside internal_network {internal_net}; VRRP only moves "
-            "an address within the hosts' own network"
-        )
-    elif internal_net is not None and vip in (internal_net.network_address, internal_net.broadcast_address):
-        problems.append(f"internal_vip: {vip} is the network or broadcast address of {internal_net}")
-    ext_vip = None
-    ext_net = None
-    if raw.get("external_vip") is not None:
-        ext_vip = _parse_ip(raw.get("external_vip"))
-        try:
-            ext_net = ipaddress.IPv4Network(str(raw.get("external_network")), strict=True)
-        except ValueError:
+def _check_network(settings: dict[str, Any], raw: Mapping[str, Any], hosts: dict[int, HostConfig], problems: list[str]) -> None:
+    net = settings.get("internal_network")
+    vip = settings.get("internal_vip")
+    owners = {h.address: h.name for h in hosts.values()}
+    network = ipaddress.IPv4Network(net) if net else None
+    if vip is not None:
+        ip = ipaddress.IPv4Address(vip)
+        if vip in owners:
             problems.append(
-                "external_network: required with external_vip, the external network in CIDR "
-                "form (e.g. 203.0.113.0/24)"
+                f"internal_vip: {vip} is the address of host {owners[vip]!r}; the VIP must "
+                "be a free address that no host owns"
             )
-        if ext_vip is None:
-            problems.append(f"external_vip: {raw.get('external_vip')!r} is not an IPv4 address")
-        elif vip is not None and ext_vip == vip:
+        elif network is not None and ip not in network:
+            problems.append(
+                f"internal_vip: {vip} is outside internal_network {network}; VRRP only moves "
+                "an address within the hosts' own network"
+            )
+        elif network is not None and ip in (network.network_address, network.broadcast_address):
+            problems.append(f"internal_vip: {vip} is the network or broadcast address of {network}; choose a host address")
+    ext_vip, ext_net = settings.get("external_vip"), settings.get("external_network")
+    if raw.get("external_vip") is not None and raw.get("external_network") is None:
+        problems.append(
+            "external_network: required with external_vip, the external network in CIDR "
+            "form (e.g. 203.0.113.0/24)"
+        )
+    if raw.get("external_network") is not None and raw.get("external_vip") is None:
+        problems.append("external_network: set, but external_vip is not; add external_vip or remove external_network")
+    if ext_vip is not None:
+        ip = ipaddress.IPv4Address(ext_vip)
+        if ext_vip == vip:
             problems.append("external_vip: equals internal_vip; use a different address or leave it out")
-        elif str(ext_vip) in host_ips:
-            problems.append(f"external_vip: {ext_vip} is the address of host {host_ips[str(ext_vip)]!r}")
-        elif ext_net is not None and ext_vip not in ext_net:
-            problems.append(f"external_vip: {ext_vip} is outside external_network {ext_net}")
-    return internal_net, str(vip) if vip else None, str(ext_vip) if ext_vip else None, ext_net
+        elif ext_vip in owners:
+            problems.append(f"external_vip: {ext_vip} is the address of host {owners[ext_vip]!r}; choose a free address")
+        elif ext_net is not None:
+            external = ipaddress.IPv4Network(ext_net)
+            if ip not in external:
+                problems.append(f"external_vip: {ext_vip} is outside external_network {external}; fix either")
+            elif ip in (external.network_address, external.broadcast_address):
+                problems.append(f"external_vip: {ext_vip} is the network or broadcast address of {external}")
 
 
-def _parse_images(raw: Any, problems: list[str]) -> Images:
-    raw = raw or {}
-    if not isinstance(raw, dict):
-        problems.append("images: must be an object {registry, namespace, tag, overrides}")
-        raw = {}
-    # an explicit null (YAML `~`) means the default, not the string "None"
-    registry = str(raw.get("registry") if raw.get("registry") is not None else "")
-    namespace = str(raw.get("namespace") if raw.get("namespace") is not None else NAMESPACE)
-    tag = str(raw.get("tag") if raw.get("tag") is not None else "zed")
-    overrides = raw.get("overrides", {}) or {}
-    if registry and not _REGISTRY.match(registry):
-        problems.append(f"images.registry: {registry!r} is not a registry host[:port]; e.g. registry.example.com:5000")
-    if not re.match(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$", namespace):
-        problems.append(f"images.namespace: {namespace!r} is not a valid repository path; e.g. kolla-ha")
-    if not _TAG.match(tag):
-        problems.append(f"images.tag: {tag!r} is not a valid image tag; letters, digits, '_', '.', '-'")
-    if not isinstance(overrides, dict):
-        problems.append("images.overrides: must map image names (e.g. keystone) to full references")
-        overrides = {}
-    for image, ref in overrides.items():
-        if not isinstance(ref, str) or not _IMAGE_REF.match(ref):
+def _check_images(images: ImagesConfig | None, problems: list[str]) -> None:
+    if images is None:
+        return
+    for name in images.overrides:
+        if name not in KNOWN_IMAGES:
+            guess = did_you_mean(name, KNOWN_IMAGES)
             problems.append(
-                f"images.overrides.{image}: {ref!r} is not an image reference; write "
-                "registry[:port]/path/name:tag"
+                f"images.overrides.{name}: no image has this name; "
+                + (f"did you mean {guess}? " if guess else "")
+                + f"the images are {', '.join(KNOWN_IMAGES)}"
             )
-    images = Images(registry=registry, namespace=namespace, tag=tag, overrides=dict(overrides))
-    if not problems:
-        for image in sorted({s.image for s in CATALOG.values()} | {"mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached"}):
-            if not _IMAGE_REF.match(images.ref(image)):
-                problems.append(f"images: the reference {images.ref(image)!r} for {image} is malformed")
-    return images
+    for image in KNOWN_IMAGES:
+        ref = _images(images).ref(image)
+        if not IMAGE_REFERENCE.fullmatch(ref):
+            problems.append(f"images: the reference {ref!r} for {image} is malformed; check registry, namespace and tag")
 
 
-def _parse_services(raw: Any, groups: Mapping[str, tuple[str, ...]], problems: list[str]) -> tuple[str, ...]:
-    if raw is None:
-        raw = list(DEFAULT_ENABLED)
-    if not isinstance(raw, list):
-        problems.append("enabled_services: must be a list of service names")
+def _check_services(enabled: list[str] | None, groups: dict[str, tuple[str, ...]], have_groups: bool, problems: list[str]) -> tuple[str, ...]:
+    if enabled is None:
         return ()
-    for svc in raw:
-        if svc not in CATALOG:
-            problems.append(f"enabled_services: unknown service {svc!r}; known: {', '.join(CATALOG)}")
-    enabled = tuple(s for s in raw if s in CATALOG)
     for svc in enabled:
+        if svc not in CATALOG:
+            guess = did_you_mean(svc, CATALOG)
+            problems.append(
+                f"enabled_services: unknown service {svc!r}; "
+                + (f"did you mean {guess}? " if guess else "")
+                + f"known: {', '.join(CATALOG)}"
+            )
+    if len(set(enabled)) != len(enabled):
+        problems.append("enabled_services: lists a service twice; name each once")
+    valid = tuple(dict.fromkeys(s for s in enabled if s in CATALOG))
+    for svc in valid:
         for dep in CATALOG[svc].depends_on:
-            if dep not in enabled:
+            if dep not in valid:
                 problems.append(
                     f"enabled_services: {svc} needs {dep}, which is not enabled; add {dep} "
                     f"or remove {svc}"
                 )
         group = CATALOG[svc].group
-        if not groups.get(group):
+        if have_groups and group not in REQUIRED_GROUPS and not groups.get(group):
             problems.append(f"groups.{group}: {svc} is enabled and runs on this group, which is empty")
-    return enabled
+    return valid
 
 
-def _parse_tiers(raw: Mapping[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
-    tiers: dict[str, dict[str, Any]] = {}
-    for tier, defaults in TIER_DEFAULTS.items():
-        given = raw.get(tier) or {}
-        if not isinstance(given, dict):
-            problems.append(f"{tier}: must be an object; see README for its keys")
-            given = {}
-        for key in given:
-            if key not in defaults:
-                problems.append(f"{tier}.{key}: unknown key; the keys of {tier} are {', '.join(defaults)}")
-        merged = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
-        for key, default in defaults.items():
-            value = merged[key]
-            if isinstance(default, bool) and not isinstance(value, bool):
-                problems.append(f"{tier}.{key}: {value!r} must be true or false")
-            elif isinstance(default, int) and not isinstance(default, bool) and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 0
-            ):
-                problems.append(f"{tier}.{key}: {value!r} must be a whole number >= 0")
-        tiers[tier] = merged
-    rabbit = tiers["rabbitmq"]
-    if rabbit["queue_type"] not in ("quorum", "mirrored"):
+def _check_tiers(
+    tiers: dict[str, Any], groups: dict[str, tuple[str, ...]], enabled: tuple[str, ...], problems: list[str]
+) -> None:
+    keepalived = tiers.get("keepalived")
+    lb_count = len(groups.get("loadbalancer", ()))
+    if keepalived is not None and lb_count:
+        lowest = keepalived.priority_base - (lb_count - 1) * keepalived.priority_step
+        if lowest < 1:
+            problems.append(
+                f"keepalived.priority_step: {keepalived.priority_step} from priority_base "
+                f"{keepalived.priority_base} leaves the last of {lb_count} loadbalancer hosts at "
+                f"priority {lowest}, below VRRP's 1-254; use priority_step <= "
+                f"{(keepalived.priority_base - 1) // max(lb_count - 1, 1)} or a higher priority_base"
+            )
+    rabbit = tiers.get("rabbitmq")
+    messaging = len(groups.get("messaging", ()))
+    if rabbit is not None and isinstance(rabbit.mirror_count, int) and messaging and rabbit.mirror_count > messaging:
         problems.append(
-            f"rabbitmq.queue_type: {rabbit['queue_type']!r}; use quorum (default) or mirrored "
-            "(classic mirrored queues, RabbitMQ 3.x only)"
+            f"rabbitmq.mirror_count: {rabbit.mirror_count} is more than the {messaging} messaging "
+            f"hosts; use all or a count from 2 to {messaging}"
         )
-    if rabbit["partition_handling"] not in ("pause_minority", "autoheal", "ignore"):
+    neutron = tiers.get("neutron")
+    network = len(groups.get("network", ()))
+    if neutron is not None and network:
+        if neutron.l3_ha and neutron.max_l3_agents_per_router > network:
+            problems.append(
+                f"neutron.max_l3_agents_per_router: {neutron.max_l3_agents_per_router} is more than the "
+                f"{network} hosts of groups.network; use 0 (every agent) or 2 to {max(network, 2)}"
+            )
+        if neutron.dhcp_agents_per_network > network:
+            problems.append(
+                f"neutron.dhcp_agents_per_network: {neutron.dhcp_agents_per_network} is more than the "
+                f"{network} hosts of groups.network; use 1 to {network}"
+            )
+    api = tiers.get("api")
+    if api is not None and api.wait_timeout <= api.healthcheck_interval:
         problems.append(
-            f"rabbitmq.partition_handling: {rabbit['partition_handling']!r}; use pause_minority, "
-            "autoheal or ignore"
+            f"api.wait_timeout: {api.wait_timeout}s ends before the first health check "
+            f"(healthcheck_interval {api.healthcheck_interval}s), so no replica could pass; "
+            f"use more than {api.healthcheck_interval}"
         )
-    mirror = rabbit["mirror_count"]
-    if mirror != "all" and not (isinstance(mirror, int) and not isinstance(mirror, bool) and mirror >= 2):
-        problems.append(f"rabbitmq.mirror_count: {mirror!r}; use \"all\" or a whole number >= 2")
-    if tiers["glance"]["backend"] not in ("file", "swift", "rbd"):
-        problems.append(f"glance.backend: {tiers['glance']['backend']!r}; use file, swift or rbd")
-    return tiers
+    glance = tiers.get("glance")
+    if glance is not None and "glance-api" in enabled and glance.backend == "swift" and "swift-proxy-server" not in enabled:
+        problems.append("glance.backend: swift needs swift-proxy-server in enabled_services; enable it or use file or rbd")
+
+
+def _unknown_keys(raw: Mapping[str, Any], secret_keys: frozenset[str], enabled: tuple[str, ...], problems: list[str]) -> None:
+    settings = [*StackSettings.model_fields, *TIER_MODELS]
+    secrets = list(used_secrets(enabled))
+    for key in raw:
+        if key in StackSettings.model_fields or key in TIER_MODELS or key in SECRETS:
+            continue
+        guess = did_you_mean(key, settings + secrets)
+        line = f"{key}: unknown config key; "
+        if guess is None:
+            line += f"the settings are {', '.join(settings)}; the secrets are listed in README (Secrets)"
+        elif guess in secrets:
+            line += f"did you mean the secret {guess}? set it with `pulumi config set --secret {guess} <value>`"
+        else:
+            line += f"did you mean {guess}?"
+        if raw.get(key) is not None and key not in secret_keys and _looks_secret(key):
+            line += f"; the value is stored in plain text: remove it with `pulumi config rm {key}`"
+        else:
+            line += f" (remove it with `pulumi config rm {key}`)"
+        problems.append(line)
+
+
+def _looks_secret(key: str) -> bool:
+    return key.endswith(("password", "secret", "secret_key", "cookie")) or "_key_" in key or "hash_path" in key
+
+
+def _images(images: ImagesConfig) -> Images:
+    return Images(registry=images.registry, namespace=images.namespace, tag=images.tag, overrides=dict(images.overrides))
 
 
 def parse_inventory(raw: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Inventory:
@@ -405,50 +522,46 @@ def parse_inventory(raw: Mapping[str, Any], secret_keys: frozenset[str] = frozen
 
     `raw` maps config keys without the ``kolla-ha:`` prefix to their decoded values;
     `secret_keys` names the keys that are stored encrypted (``pulumi config set --secret``).
+    Secret values may be plain strings or `SecretValue`s; they are checked, never shown.
     """
     problems: list[str] = []
     warnings: list[str] = []
-    hosts = _parse_hosts(raw.get("hosts"), problems)
-    groups = _parse_groups(raw.get("groups"), hosts, problems, warnings)
-    internal_net, vip, ext_vip, ext_net = _parse_network(raw, hosts, problems)
-    router_id = raw.get("vrrp_router_id", 51)
-    if not isinstance(router_id, int) or isinstance(router_id, bool) or not 1 <= router_id <= 255:
-        problems.append(
-            f"vrrp_router_id: {router_id!r} is outside 1-255; pick a VRRP router id no other "
-            "keepalived on this network uses (default 51)"
-        )
-    images = _parse_images(raw.get("images"), problems)
-    enabled = _parse_services(raw.get("enabled_services"), groups, problems)
-    tiers = _parse_tiers(raw, problems)
-    for secret in OPERATOR_SECRETS:
-        if raw.get(secret) is None:
-            problems.append(
-                f"{secret}: missing; set it with `pulumi config set --secret {secret} <value>`"
-            )
-    for key in raw:
-        if key not in SETTING_KEYS and key not in TIER_DEFAULTS and not SECRET_KEY_PATTERN.match(key):
-            problems.append(
-                f"{key}: unknown config key; the settings are {', '.join(SETTING_KEYS + tuple(TIER_DEFAULTS))} "
-                "plus secrets named *_password (see README); check the spelling"
-            )
-    for key, value in raw.items():
-        if SECRET_KEY_PATTERN.match(key) and value is not None and key not in secret_keys:
-            problems.append(
-                f"{key}: stored in plain text; store it encrypted with "
-                f"`pulumi config set --secret {key} <value>`"
-            )
+    hosts = _hosts(raw, problems)
+    settings = {key: _setting(raw, key, problems) for key in StackSettings.model_fields if key not in ("hosts", "groups")}
+    settings["groups"] = _groups(raw, problems)
+    tiers = _tiers(raw, problems)
+    _check_hosts(hosts, ipaddress.IPv4Network(settings["internal_network"]) if settings["internal_network"] else None, problems)
+    groups = _check_groups(settings["groups"], raw.get("hosts"), problems, warnings)
+    _check_network(settings, raw, hosts, problems)
+    _check_images(settings["images"], problems)
+    enabled = _check_services(settings["enabled_services"], groups, settings["groups"] is not None, problems)
+    _check_tiers(tiers, groups, enabled, problems)
+    _unknown_keys(raw, secret_keys, enabled, problems)
+    problems += check_secrets(raw, secret_keys, enabled if settings["enabled_services"] is not None else tuple(CATALOG))
     if problems:
         raise InventoryError(problems)
     return Inventory(
-        hosts=tuple(hosts),
+        hosts=tuple(_host(h) for h in hosts.values()),
         groups=groups,
-        internal_network=internal_net,
-        internal_vip=vip,
-        external_vip=ext_vip,
-        external_network=ext_net,
-        vrrp_router_id=router_id,
-        images=images,
+        internal_network=ipaddress.IPv4Network(settings["internal_network"]),
+        internal_vip=settings["internal_vip"],
+        external_vip=settings["external_vip"],
+        external_network=ipaddress.IPv4Network(settings["external_network"]) if settings["external_network"] else None,
+        vrrp_router_id=settings["vrrp_router_id"],
+        images=_images(settings["images"]),
         enabled_services=enabled,
-        tiers=tiers,
+        tiers={name: model.model_dump() for name, model in tiers.items() if model is not None},
         warnings=tuple(warnings),
+    )
+
+
+def _host(config: HostConfig) -> Host:
+    ssh = SshAccess(user=config.ssh.user, port=config.ssh.port, key_file=config.ssh.key_file)
+    return Host(
+        name=config.name,
+        address=config.address,
+        interface=config.interface,
+        ssh=ssh,
+        docker_url=config.docker or f"ssh://{ssh.user}@{config.address}:{ssh.port}",
+        external_interface=config.external_interface or config.interface,
     )

@@ -7,6 +7,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.secret_specs import SecretValue
+
 PROJECT = "kolla-ha"
 
 
@@ -18,7 +20,8 @@ def _all_keys() -> list[str]:
 
 
 def read_stack_config() -> tuple[dict[str, Any], frozenset[str], dict[str, pulumi.Output[str]]]:
-    """(raw values, keys stored as secrets, secret Outputs by key)."""
+    """(raw values, keys stored as secrets, secret Outputs by key). Secret values in the
+    raw mapping are `SecretValue`s, for validation only."""
     cfg = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
     secret_keys: set[str] = set()
@@ -30,8 +33,9 @@ def read_stack_config() -> tuple[dict[str, Any], frozenset[str], dict[str, pulum
         if runtime_config.is_config_secret(f"{PROJECT}:{key}"):
             secret_keys.add(key)
             secrets[key] = cfg.require_secret(key)
-            # Validation only needs to know it is there; the value stays in the Output.
-            raw[key] = "<secret>"
+            # Validation checks a pinned value for every file it lands in before anything is
+            # declared; wrapped, it prints as <secret> wherever it might be shown.
+            raw[key] = SecretValue(value)
             continue
         try:
             raw[key] = json.loads(value)

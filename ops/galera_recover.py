@@ -96,8 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(args.stack_file, encoding="utf-8") as fh:
         config = yaml.safe_load(fh)["config"]
     raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("kolla-ha:")}
+    # Encrypted secrets ({secure: ...}) cannot be read here and are not needed: the
+    # program checks them on every run.
+    raw = {k: v for k, v in raw.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
     raw.setdefault("keystone_admin_password", "<not needed here>")
-    inv = parse_inventory(raw, frozenset(k for k in raw if k.endswith("_password")))
+    inv = parse_inventory(raw, frozenset({"keystone_admin_password"}))
     image = inv.images.ref("mariadb-server")
     states = []
     for host in inv.group("database"):

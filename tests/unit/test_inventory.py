@@ -7,7 +7,7 @@ import pytest
 
 from components import catalog
 from components.defaults import TIER_DEFAULTS
-from components.inventory import REQUIRED_GROUPS, Images, InventoryError, parse_inventory
+from components.inventory import REQUIRED_GROUPS, Images, InventoryError, SshAccess, parse_inventory
 from tests.unit.inventory_fixtures import make_config
 
 
@@ -312,7 +312,10 @@ def test_plain_text_password_is_refused():
 def test_plain_text_secret_suffix_is_refused():
     raw, secrets = make_config()
     raw["horizon_secret"] = "abc"
-    assert_problem(problems_of(raw, secrets), "horizon_secret", "plain text", "--secret horizon_secret")
+    # Not a secret the program uses: the line says which one was meant, and that the
+    # value sits in the stack file in plain text.
+    assert_problem(problems_of(raw, secrets), "horizon_secret", "did you mean the secret horizon_secret_key",
+                   "--secret horizon_secret_key", "plain text", "pulumi config rm horizon_secret")
 
 
 # --- tiers -----------------------------------------------------------------------
@@ -382,3 +385,319 @@ def test_missing_ssh_key_file_is_refused_before_anything_is_declared(tmp_path) -
     present.write_text("key")
     raw["hosts"][1]["ssh"]["key_file"] = str(present)
     assert parse_inventory(raw, secret_keys).hosts[1].ssh.key_file == str(present)
+
+
+# --- every key's format, range and meaning (issue 11) ----------------------------------
+#
+# Each case: where the bad value goes, the value, and fragments one problem line must
+# contain: the key path, what was wrong, and what to write instead.
+
+
+def _set(raw, path, value):
+    """Put `value` at a dotted path (`hosts.1.ssh.user`) of the raw config."""
+    parts = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = raw
+    for part in parts[:-1]:
+        if isinstance(part, str) and part not in node:
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+BAD_VALUES = [
+    # the issue's cases
+    ("hosts.0.name", "ctl1\n", ("hosts[0].name", "'ctl1\\n'", "not a valid short host name", "RFC 1123", "e.g. ctl1")),
+    ("images.tag", "zed\n", ("images.tag", "'zed\\n'", "not a valid image tag", "e.g. zed")),
+    ("haproxy.timeout_client", "1m\n    option httpclose", ("haproxy.timeout_client", "not a HAProxy duration", "us, ms, s, m, h or d")),
+    ("images.tag", 2023.1, ("images.tag", "2023.1", "YAML read an unquoted number", 'tag: "2023.1"', "2023.10")),
+    # host names (also RabbitMQ node names)
+    ("hosts.0.name", "Ctl1", ("hosts[0].name", "lower-case")),
+    ("hosts.0.name", "1ctl", ("hosts[0].name", "starting with a letter")),
+    ("hosts.0.name", "ctl-", ("hosts[0].name", "not ending with '-'")),
+    ("hosts.0.name", "c" * 64, ("hosts[0].name", "at most 63")),
+    ("hosts.0.name", "ctl1.example.com", ("hosts[0].name", "not a valid short host name")),
+    ("hosts.0.name", None, ("hosts[0].name", "is null, and this key has no default")),
+    ("hosts.0.address", "10.0.0.11\n", ("hosts[0].address", "not an IPv4 address", "e.g. 10.0.0.11")),
+    ("hosts.0.address", 11, ("hosts[0].address", "not an IPv4 address", "quotes")),
+    # interface names as the kernel takes them, and keepalived.conf can carry them
+    ("hosts.0.interface", "", ("hosts[0].interface", "not a Linux interface name", "1-15 characters")),
+    ("hosts.0.interface", "eth0/1", ("hosts[0].interface", "not a Linux interface name")),
+    ("hosts.0.interface", "eth0:1", ("hosts[0].interface", "not a Linux interface name")),
+    ("hosts.0.interface", "eth 0", ("hosts[0].interface", "not a Linux interface name")),
+    ("hosts.0.interface", "e" * 16, ("hosts[0].interface", "1-15 characters")),
+    ("hosts.0.interface", "..", ("hosts[0].interface", "not a Linux interface name")),
+    ("hosts.0.interface", "eth0.100@eth0", ("hosts[0].interface", "not ip's name@parent")),
+    ("hosts.0.external_interface", "eth1#x", ("hosts[0].external_interface", "not a Linux interface name")),
+    # ssh
+    ("hosts.0.ssh.user", "-root", ("hosts[0].ssh.user", "not a POSIX user name", "e.g. root")),
+    ("hosts.0.ssh.user", "ro ot", ("hosts[0].ssh.user", "not a POSIX user name")),
+    ("hosts.0.ssh.user", "root\n", ("hosts[0].ssh.user", "not a POSIX user name")),
+    ("hosts.0.ssh.user", "u" * 33, ("hosts[0].ssh.user", "up to 32")),
+    ("hosts.0.ssh.port", 0, ("hosts[0].ssh.port", "outside 1-65535", "default 22")),
+    ("hosts.0.ssh.port", 65536, ("hosts[0].ssh.port", "outside 1-65535")),
+    ("hosts.0.ssh.port", True, ("hosts[0].ssh.port", "not a whole number")),
+    ("hosts.0.ssh.port", "22", ("hosts[0].ssh.port", "not a whole number")),
+    ("hosts.0.ssh.key_file", "", ("hosts[0].ssh.key_file", "cannot be empty")),
+    ("hosts.0.docker", "http://10.0.0.11:2375", ("hosts[0].docker", "not a Docker daemon URL", "ssh://[user@]host[:port]")),
+    ("hosts.0.docker", "ssh://root@10.0.0.11:0", ("hosts[0].docker", "not a Docker daemon URL")),
+    ("hosts.0.docker", "tcp://10.0.0.11:65536", ("hosts[0].docker", "outside 1-65535")),
+    ("hosts.0.docker", "ssh://root@10.0.0.11/x", ("hosts[0].docker", "not a Docker daemon URL")),
+    ("hosts.0.docker", "unix://relative.sock", ("hosts[0].docker", "not a Docker daemon URL")),
+    # networks and addresses
+    ("internal_network", "10.0.0.1/24", ("internal_network", "host bits", "10.0.0.0/24")),
+    ("internal_network", "10.0.0.0", ("internal_network", "prefix length is missing")),
+    ("internal_network", "10.0.0.0/33", ("internal_network", "not an IPv4 network")),
+    ("internal_vip", "10.0.0.0", ("internal_vip", "network or broadcast address")),
+    ("internal_vip", "10.0.0.255", ("internal_vip", "network or broadcast address")),
+    ("external_network", "203.0.113.0/24", ("external_network", "external_vip is not", "add external_vip or remove")),
+    ("vrrp_router_id", True, ("vrrp_router_id", "not a whole number")),
+    # images
+    ("images.registry", "myregistry", ("images.registry", "Docker Hub namespace", "host[:port]")),
+    ("images.registry", "registry.example.com:99999", ("images.registry", "not a registry", "outside 1-65535")),
+    ("images.overrides", {"keystne": "example/keystone:1"}, ("images.overrides.keystne", "did you mean keystone")),
+    ("images.overrides", "example/keystone:1", ("images.overrides", "must be image name: image reference")),
+    ("enabled_services", "keystone", ("enabled_services", "must be a list of service names")),
+    ("enabled_services", ["keystone", "glance"], ("enabled_services", "unknown service 'glance'", "did you mean glance-api")),
+    ("enabled_services", ["keystone", "keystone"], ("enabled_services", "lists a service twice")),
+    # groups
+    ("groups.database", "ctl1", ("groups.database", "must be a list of host names", "e.g. [ctl1, ctl2, ctl3]")),
+    ("groups.database", ["ctl1", "ctl2", "ctl4"], ("groups.database", "unknown host 'ctl4'", "did you mean 'ctl", "add it to `hosts`")),
+    ("groups.contrl", ["ctl1"], ("groups.contrl", "unknown key", "did you mean control")),
+    # galera: MariaDB's size syntax and ranges
+    ("galera.gcache_size", "1GB", ("galera.gcache_size", "not a MariaDB size", "K, M, G or T", "e.g. 1G")),
+    ("galera.gcache_size", 1024, ("galera.gcache_size", "not a MariaDB size", "quotes")),
+    ("galera.gcache_size", "0", ("galera.gcache_size", "below the minimum")),
+    ("galera.innodb_buffer_pool_size", "1M", ("galera.innodb_buffer_pool_size", "below the minimum of 2M")),
+    ("galera.max_connections", 5, ("galera.max_connections", "outside 10-100000", "default 10000")),
+    ("galera.max_connections", 100001, ("galera.max_connections", "outside 10-100000")),
+    ("galera.sst_method", "mysqldump", ("galera.sst_method", "'mysqldump'", "use mariabackup (default) or rsync")),
+    ("galera.health_interval", 0, ("galera.health_interval", "outside 1-86400")),
+    # rabbitmq
+    ("rabbitmq.vm_memory_high_watermark", 0, ("rabbitmq.vm_memory_high_watermark", "below 0", "above 0 and at most 1")),
+    ("rabbitmq.vm_memory_high_watermark", 1.5, ("rabbitmq.vm_memory_high_watermark", "too large", "at most 1")),
+    ("rabbitmq.vm_memory_high_watermark", "0.4", ("rabbitmq.vm_memory_high_watermark", "not a number", "without quotes")),
+    ("rabbitmq.mirror_count", 1, ("rabbitmq.mirror_count", "neither all nor", "at least 2")),
+    ("rabbitmq.mirror_count", "two", ("rabbitmq.mirror_count", "neither all nor")),
+    ("rabbitmq.mirror_count", 4, ("rabbitmq.mirror_count", "more than the 3 messaging hosts", "from 2 to 3")),
+    ("rabbitmq.partition_handling", "pause-minority", ("rabbitmq.partition_handling", "use pause_minority (default), autoheal or ignore")),
+    # haproxy: its duration syntax, nofile headroom
+    ("haproxy.timeout_connect", "10", ("haproxy.timeout_connect", "unit is missing", "milliseconds")),
+    ("haproxy.timeout_connect", 10, ("haproxy.timeout_connect", "not a HAProxy duration", "quotes")),
+    ("haproxy.timeout_server", "10 s", ("haproxy.timeout_server", "not a HAProxy duration")),
+    ("haproxy.timeout_check", "0s", ("haproxy.timeout_check", "longer than zero")),
+    ("haproxy.db_timeout", "25d", ("haproxy.db_timeout", "24 days")),
+    ("haproxy.maxconn", 0, ("haproxy.maxconn", "outside 1-523776")),
+    ("haproxy.maxconn", 600000, ("haproxy.maxconn", "outside 1-523776")),
+    ("haproxy.check_rise", 0, ("haproxy.check_rise", "below 1")),
+    ("haproxy.check_fall", 0, ("haproxy.check_fall", "below 1")),
+    ("haproxy.check_inter_ms", 0, ("haproxy.check_inter_ms", "outside 1-2147483647")),
+    # keepalived: VRRP's ranges
+    ("keepalived.advert_int", 0, ("keepalived.advert_int", "outside 1-255")),
+    ("keepalived.advert_int", 256, ("keepalived.advert_int", "outside 1-255")),
+    ("keepalived.priority_base", 255, ("keepalived.priority_base", "outside 1-254")),
+    ("keepalived.priority_step", 0, ("keepalived.priority_step", "outside 1-253")),
+    ("keepalived.check_interval", 0, ("keepalived.check_interval", "outside 1-3600")),
+    ("keepalived.check_fall", 0, ("keepalived.check_fall", "below 1")),
+    # counts that must be >= 1
+    ("memcached.memory_mb", 0, ("memcached.memory_mb", "below 1", "default 1024")),
+    ("memcached.connection_limit", 0, ("memcached.connection_limit", "below 1")),
+    ("memcached.threads", 0, ("memcached.threads", "below 1")),
+    ("api.workers", 0, ("api.workers", "below 1")),
+    ("api.healthcheck_retries", 0, ("api.healthcheck_retries", "below 1")),
+    ("api.wait_timeout", 10, ("api.wait_timeout", "before the first health check", "more than 10")),
+    # neutron
+    ("neutron.max_l3_agents_per_router", 1, ("neutron.max_l3_agents_per_router", "refused by neutron", "0 (every agent)")),
+    ("neutron.dhcp_agents_per_network", 0, ("neutron.dhcp_agents_per_network", "below 1")),
+    ("neutron.l3_ha", "yes", ("neutron.l3_ha", "must be true or false")),
+    ("neutron.l3_ha", 1, ("neutron.l3_ha", "must be true or false")),
+    # cinder, glance
+    ("cinder.backend_host", "cinder volumes", ("cinder.backend_host", "not a valid name", "e.g. cinder-volumes")),
+    ("cinder.backend_host", "cinder\n", ("cinder.backend_host", "not a valid name")),
+    ("glance.backend", "ceph", ("glance.backend", "use file (default), swift or rbd")),
+    ("glance.backend", "swift", ("glance.backend", "needs swift-proxy-server")),
+    # unknown keys at every level, with a guess where one is close
+    ("images.regsitry", "r.example.com", ("images.regsitry", "unknown key", "did you mean registry")),
+    ("hosts.1.external_interfce", "eth1", ("hosts[1].external_interfce", "unknown key", "did you mean external_interface")),
+    ("hosts.2.ssh.keyfile", "~/.ssh/id", ("hosts[2].ssh.keyfile", "unknown key", "did you mean key_file")),
+    ("haproxy.timeout_clinet", "1m", ("haproxy.timeout_clinet", "unknown key", "did you mean timeout_client")),
+    ("keepalived", {"priority": 100}, ("keepalived.priority", "unknown key", "did you mean priority_")),
+    ("internal_vipp", "10.0.0.250", ("internal_vipp", "unknown config key", "did you mean internal_vip")),
+    ("rabitmq", {}, ("rabitmq", "unknown config key", "did you mean rabbitmq")),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "fragments"), BAD_VALUES, ids=[f"{p}={v!r}" for p, v, _ in BAD_VALUES])
+def test_bad_value_is_refused_with_key_problem_and_fix(path, value, fragments):
+    raw, secrets = make_config(groups={g: ["ctl1", "ctl2", "ctl3"] for g in ("control", "database", "messaging", "loadbalancer", "memcached")})
+    _set(raw, path, value)
+    assert_problem(problems_of(raw, secrets), *fragments)
+
+
+GOOD_VALUES = [
+    ("hosts.0.name", "c"),
+    ("hosts.0.name", "ctl-1"),
+    ("hosts.0.name", "c" * 63),
+    ("hosts.0.interface", "bond0.100"),
+    ("hosts.0.interface", "enp3s0f1"),
+    ("hosts.0.interface", "e" * 15),
+    ("hosts.0.ssh.user", "deploy"),
+    ("hosts.0.ssh.user", "_svc"),
+    ("hosts.0.ssh.user", "kolla.ops"),
+    ("hosts.0.ssh.port", 2222),
+    ("hosts.0.docker", "tcp://10.0.0.11:2375"),
+    ("hosts.0.docker", "unix:///var/run/docker.sock"),
+    ("hosts.0.docker", "ssh://deploy@ctl1.example.com"),
+    ("images.registry", "localhost:5000"),
+    ("images.registry", "registry.example.com"),
+    ("images.tag", "2023.10"),
+    ("galera.gcache_size", "512M"),
+    ("galera.gcache_size", "2g"),
+    ("galera.innodb_buffer_pool_size", "2M"),
+    ("galera.sst_method", "rsync"),
+    ("rabbitmq.vm_memory_high_watermark", 1),
+    ("rabbitmq.mirror_count", 2),
+    ("rabbitmq.mirror_count", 3),
+    ("haproxy.timeout_client", "500ms"),
+    ("haproxy.timeout_client", "100us"),
+    ("haproxy.db_timeout", "24d"),
+    ("keepalived.priority_base", 254),
+    ("neutron.max_l3_agents_per_router", 0),
+    ("neutron.l3_ha", False),
+    ("glance.backend", "rbd"),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), GOOD_VALUES, ids=[f"{p}={v!r}" for p, v in GOOD_VALUES])
+def test_good_value_is_accepted(path, value):
+    raw, secrets = make_config()
+    _set(raw, path, value)
+    if path == "hosts.0.name":
+        raw["groups"] = {g: [value if m == "ctl1" else m for m in ms] for g, ms in raw["groups"].items()}
+    parse_inventory(raw, secrets)
+
+
+def test_null_means_the_default_where_there_is_one():
+    raw, secrets = make_config()
+    raw["hosts"][0]["external_interface"] = None
+    raw["hosts"][0]["ssh"] = {"user": None, "port": None, "key_file": None}
+    raw["hosts"][0]["docker"] = None
+    raw["galera"] = {"gcache_size": None}
+    raw["enabled_services"] = None
+    raw["vrrp_router_id"] = None
+    inv = parse_inventory(raw, secrets)
+    host = inv.hosts[0]
+    assert host.external_interface == "eth0"  # the interface, never the text "None"
+    assert host.ssh == SshAccess(user="root", port=22, key_file=None)
+    assert host.docker_url == "ssh://root@10.0.0.11:22"
+    assert inv.tier("galera")["gcache_size"] == "1G"
+    assert inv.enabled_services == catalog.DEFAULT_ENABLED
+    assert inv.vrrp_router_id == 51
+
+
+@pytest.mark.parametrize("path", ["internal_vip", "hosts.0.interface", "hosts.0.address", "groups"])
+def test_null_where_there_is_no_default_is_an_error(path):
+    raw, secrets = make_config()
+    _set(raw, path, None)
+    assert_problem(problems_of(raw, secrets), path.replace(".0.", "[0]."), "null", "no default", "write")
+
+
+def test_external_interface_reaches_the_host():
+    raw, secrets = make_config(external_vip="203.0.113.10", external_network="203.0.113.0/24")
+    raw["hosts"][1]["external_interface"] = "bond1"
+    inv = parse_inventory(raw, secrets)
+    assert [h.external_interface for h in inv.hosts] == ["eth0", "bond1", "eth0"]
+
+
+@pytest.mark.parametrize(("base", "step", "lb_hosts", "ok"), [
+    (150, 10, 3, True),
+    (21, 10, 3, True),  # 21, 11, 1
+    (20, 10, 3, False),  # 20, 10, 0
+    (30, 20, 3, False),
+    (254, 253, 2, True),  # 254, 1
+    (10, 10, 1, True),  # a single LB host only needs priority_base
+])
+def test_vrrp_priority_of_every_loadbalancer_host_stays_within_1_to_254(base, step, lb_hosts, ok):
+    raw, secrets = make_config(keepalived={"priority_base": base, "priority_step": step})
+    raw["groups"]["loadbalancer"] = [f"ctl{i}" for i in range(1, lb_hosts + 1)]
+    if ok:
+        parse_inventory(raw, secrets)
+    else:
+        assert_problem(problems_of(raw, secrets), "keepalived.priority_step", f"last of {lb_hosts} loadbalancer hosts",
+                       "below VRRP's 1-254", "use priority_step <=")
+
+
+@pytest.mark.parametrize(("neutron", "fragments"), [
+    ({"max_l3_agents_per_router": 4}, ("neutron.max_l3_agents_per_router", "more than the 3 hosts of groups.network")),
+    ({"dhcp_agents_per_network": 4}, ("neutron.dhcp_agents_per_network", "more than the 3 hosts of groups.network", "1 to 3")),
+])
+def test_neutron_agent_counts_fit_the_network_group(neutron, fragments):
+    raw, secrets = make_config(neutron=neutron)
+    raw["groups"]["network"] = ["ctl1", "ctl2", "ctl3"]
+    assert_problem(problems_of(raw, secrets), *fragments)
+    del raw["groups"]["network"]  # no network group: the program deploys no agents to count
+    parse_inventory(raw, secrets)
+
+
+def test_ratio_reaches_rabbitmq_conf_as_a_decimal():
+    # cuttlefish's float type refuses "1" and "1e-05"
+    for given, rendered in ((1, "1.0"), (0.75, "0.75"), (0.00001, "0.00001"), (0.4, "0.4")):
+        raw, secrets = make_config(rabbitmq={"vm_memory_high_watermark": given})
+        assert parse_inventory(raw, secrets).tier("rabbitmq")["vm_memory_high_watermark"] == rendered
+
+
+def test_one_typo_in_groups_does_not_hide_the_checks_that_need_the_others():
+    raw, secrets = make_config(keepalived={"priority_base": 30, "priority_step": 20})
+    raw["groups"]["contrl"] = ["ctl1"]
+    problems = problems_of(raw, secrets)
+    assert_problem(problems, "groups.contrl", "did you mean control")
+    assert_problem(problems, "keepalived.priority_step", "below VRRP's 1-254")
+
+
+def test_a_group_that_is_not_a_list_is_reported_once():
+    raw, secrets = make_config()
+    raw["groups"]["database"] = "ctl1"
+    assert [p for p in problems_of(raw, secrets) if p.startswith("groups.database")] == [
+        "groups.database: must be a list of host names from `hosts`, e.g. [ctl1, ctl2, ctl3]"]
+
+
+def test_an_invalid_host_does_not_hide_the_checks_on_the_others():
+    raw, secrets = make_config()
+    raw["hosts"][0]["name"] = "CTL1"
+    raw["hosts"][2]["address"] = "10.0.0.12"
+    problems = problems_of(raw, secrets)
+    assert_problem(problems, "hosts[0].name", "not a valid short host name")
+    assert_problem(problems, "hosts[2].address", "already used by host 'ctl2'")
+
+
+def test_the_issues_cases_are_all_reported_at_once():
+    raw, secrets = make_config(
+        images={"tag": 2023.1, "regsitry": "registry.example.com"},
+        haproxy={"timeout_client": "1m\n    option httpclose"},
+    )
+    raw["hosts"][0]["name"] = "ctl1\n"
+    raw["hosts"][1]["external_interfce"] = "eth1"
+    raw["hosts"][2]["ssh"] = {"keyfile": "~/.ssh/id"}
+    raw["nova_db_password"] = "secret"
+    problems = problems_of(raw, secrets | {"nova_db_password"})
+    expected = [
+        ("hosts[0].name", "'ctl1\\n'"),
+        ("hosts[1].external_interfce", "did you mean external_interface"),
+        ("hosts[2].ssh.keyfile", "did you mean key_file"),
+        ("images.tag", "2023.1", "quotes"),
+        ("images.regsitry", "did you mean registry"),
+        ("haproxy.timeout_client", "not a HAProxy duration"),
+        ("nova_db_password", "did you mean the secret nova_database_password"),
+    ]
+    for fragments in expected:
+        assert_problem(problems, *fragments)
+    # groups naming the invalid host ctl1 are not reported again
+    assert len(problems) == len(expected), "\n".join(problems)
+
+
+def test_every_line_names_a_key_path_and_says_what_to_write():
+    raw, secrets = make_config(haproxy={"maxconn": "lots", "timeout_check": "5"}, galera={"gcache_size": "big"})
+    raw["hosts"][0]["ssh"] = {"port": 0}
+    for problem in problems_of(raw, secrets):
+        key, _, rest = problem.partition(": ")
+        assert key and " " not in key, problem
+        assert "write" in rest, problem
