@@ -23,9 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-import yaml  # type: ignore[import-untyped]
-
-from components.inventory import parse_inventory
+from ops.stack_file import load_inventory
 
 _RECOVERED = re.compile(r"WSREP: Recovered position: ([0-9a-f-]{36}):(-?\d+)")
 
@@ -93,14 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack-file", required=True)
     parser.add_argument("--apply", action="store_true", help="act; without it only print the plan")
     args = parser.parse_args(argv)
-    with open(args.stack_file, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh)["config"]
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("kolla-ha:")}
-    # Encrypted secrets ({secure: ...}) cannot be read here and are not needed: the
-    # program checks them on every run.
-    raw = {k: v for k, v in raw.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
-    raw.setdefault("keystone_admin_password", "<not needed here>")
-    inv = parse_inventory(raw, frozenset({"keystone_admin_password"}))
+    inv = load_inventory(args.stack_file)
     image = inv.images.ref("mariadb-server")
     states = []
     for host in inv.group("database"):

@@ -1,8 +1,8 @@
 """The stack's inventory as operator tools see it: read from Pulumi.<stack>.yaml.
 
 Operator tools (recovery, fault injection, plan guard) need the hosts and groups, not
-the secrets, so the file's encrypted values are neither decrypted nor required: every
-secret key is treated as present and stored encrypted.
+the secrets, so the file's encrypted values ({secure: ...}, pinned secrets) are left out
+rather than decrypted, and the one secret the inventory requires is a placeholder.
 """
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ def stack_values(path: str | Path) -> dict[str, Any]:
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    raw = stack_values(path)
-    secret_keys = {k for k, v in raw.items() if isinstance(v, dict) and "secure" in v}
+    return inventory_of(stack_values(path))
+
+
+def inventory_of(values: dict[str, Any]) -> Inventory:
+    """The inventory of a stack's values, its encrypted ones left out."""
+    raw = {k: v for k, v in values.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
     for key in OPERATOR_SECRETS:
-        raw.setdefault(key, "<set in the stack, not needed here>")
-        secret_keys.add(key)
-    for key in secret_keys:
-        raw[key] = "<secret>"
-    return parse_inventory(raw, frozenset(secret_keys))
+        raw[key] = "not-needed-by-operator-tools"
+    return parse_inventory(raw, frozenset(OPERATOR_SECRETS))

@@ -19,6 +19,7 @@ from offline.program import resolve
 from ops.faults import FaultInjector
 from ops.ha_scenarios import Scenario, run_scenario, scenarios
 from ops.host_access import PowerSwitch
+from ops.stack_file import inventory_of
 from ops.workload import WorkloadTarget
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
@@ -28,12 +29,7 @@ CI_SCENARIOS = ("api-keystone", "db-writer", "rabbitmq", "power-vip")
 
 @pytest.fixture(scope="module")
 def injector(deployment: Deployment) -> FaultInjector:
-    from components.inventory import parse_inventory
-
-    values = dict(deployment.values)
-    values.setdefault("keystone_admin_password", "<not needed>")
-    inv = parse_inventory(values, frozenset({"keystone_admin_password"}))
-    return FaultInjector(inv, lab=True, power=PowerSwitch(lab=True))
+    return FaultInjector(inventory_of(dict(deployment.values)), lab=True, power=PowerSwitch(lab=True))
 
 
 @pytest.fixture(scope="module")
