@@ -51,6 +51,12 @@ class GaleraTunables(ConfigModel):
     sst_method: Literal["mariabackup", "rsync"] = Field(
         "mariabackup", description="state transfer method: mariabackup (non-blocking for the donor) or rsync")
     health_interval: Seconds = Field(10, description="seconds between health checks of a node")
+    # Writes stall on every node until a vanished member is evicted from the view, and
+    # Galera's default suspicion (5 s) alone exceeds a 3 s write outage: measured in the
+    # lab, see README "Tuning for failover".
+    suspect_timeout_s: Annotated[int, Field(ge=1, le=60)] = Field(
+        2, description="seconds without a message from a member before Galera suspects it "
+                       "(evs.suspect_timeout); writes stall at most this long when a node vanishes")
 
 
 def _l3_agents(value: int) -> int:
@@ -85,14 +91,19 @@ class RabbitMQTunables(ConfigModel):
 
 
 class HAProxyTunables(ConfigModel):
+    # A dead backend costs clients until the checks notice: inter x fall (2 s here,
+    # 10 s with kolla-ansible's 2000/5), measured in the lab's fault scenarios.
     check_inter_ms: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(
-        2000, description="milliseconds between backend health checks")
+        1000, description="milliseconds between backend health checks")
     check_rise: Count = Field(2, description="passed checks before a backend takes traffic again")
-    check_fall: Count = Field(5, description="failed checks before a backend is taken out")
-    timeout_connect: HAProxyDuration = Field("10s", description="connecting to a backend")
+    check_fall: Count = Field(2, description="failed checks before a backend is taken out")
+    # A powered-off or cut-off backend never refuses a connection; every attempt waits
+    # this long before HAProxy retries on another server (option redispatch 1).
+    timeout_connect: HAProxyDuration = Field("2s", description="connecting to a backend (then retried on another)")
     timeout_client: HAProxyDuration = Field("1m", description="client inactivity")
     timeout_server: HAProxyDuration = Field("1m", description="backend inactivity")
-    timeout_check: HAProxyDuration = Field("10s", description="a health check's answer, once connected")
+    # A frozen backend accepts connections (the kernel does) but never answers.
+    timeout_check: HAProxyDuration = Field("2s", description="a health check's answer, once connected")
     # long DB sessions (oslo.db pool) must not be cut by the proxy.
     db_timeout: HAProxyDuration = Field("3600s", description="client/server timeout of the database section")
     maxconn: Annotated[int, Field(ge=1, le=HAPROXY_MAXCONN_MAX)] = Field(
@@ -110,7 +121,7 @@ class KeepalivedTunables(ConfigModel):
         10, description="priority decrease per loadbalancer host, in host order; every host's "
                         "priority must stay within 1-254")
     # track script interval; a dead haproxy costs fall x interval before the VIP moves.
-    check_interval: Annotated[int, Field(ge=1, le=3600)] = Field(2, description="seconds between HAProxy track-script runs")
+    check_interval: Annotated[int, Field(ge=1, le=3600)] = Field(1, description="seconds between HAProxy track-script runs")
     check_fall: Count = Field(2, description="failed track-script runs before the host gives up the VIP")
 
 

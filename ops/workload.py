@@ -226,6 +226,10 @@ class DbProbe(Probe):
         def insert() -> None:
             if self._conn is None:
                 self._conn = self.connect()
+            else:
+                # What oslo.db does on every pool checkout: a connection the proxy cut
+                # (a failover) is replaced before use, unseen by the caller.
+                self._conn.ping(reconnect=True)
             with self._conn.cursor() as cur:
                 cur.execute(f"INSERT INTO {PROBE_DB}.acked (id, at) VALUES (%s, %s)", (row, time.time()))
 
