@@ -83,6 +83,12 @@ def test_mariadb_has_exactly_one_writer(rendered):
         for s in servers:
             assert s[2] == f"{inv.host(s[1]).address}:{PORTS['mariadb']}"
             assert s[s.index("port") + 1] == str(PORTS["galera_clustercheck"])
+        # Sessions to a node marked down are cut; when the first node returns, the
+        # backups' sessions are cut: never two writers at once.
+        assert all("on-marked-down" in s and s[s.index("on-marked-down") + 1] == "shutdown-sessions"
+                   for s in servers)
+        assert writers[0][writers[0].index("on-marked-up") + 1] == "shutdown-backup-sessions"
+        assert not any("on-marked-up" in s for s in servers if s is not writers[0])
         assert "mode tcp" in body
         assert f"bind {inv.internal_vip}:{PORTS['mariadb']}" in body
         # the database never listens on the external VIP
