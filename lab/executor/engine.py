@@ -354,9 +354,7 @@ class Engine:
             if op == steps.DELETE_REPLACED and not old.delete:
                 # Part of a delete-before-replace chain: the old state stays, pending
                 # replacement, until its replacement is created (§3a "State during DBR").
-                with snap.lock:
-                    old.pendingReplacement = True
-                    snap.save()
+                snap.flag(old, pendingReplacement=True)
             else:
                 snap.mark_done(old)
         elif op == steps.REMOVE_PENDING_REPLACE:
@@ -375,8 +373,7 @@ class Engine:
             with snap.lock:
                 if step.pending_delete:
                     # Create-before-delete: the old one is deleted in the post phase (§3a).
-                    old.delete = True
-                    snap.save()
+                    snap.flag(old, delete=True)
                 if old.pendingReplacement:
                     # Its delete already happened; the replacement completes it.
                     snap.mark_done(old)

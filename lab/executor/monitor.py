@@ -18,7 +18,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from lab.executor.diff import UnsupportedByExecutor
 from lab.executor.engine import Engine, Goal
 from lab.executor.state import STACK_TYPE
-from lab.executor.values import normalize
+from lab.executor.values import decode
 
 
 def qualified_type(urn: str) -> str:
@@ -62,7 +62,7 @@ class EngineMonitor(MockMonitor):
             custom=bool(request.custom),
             parent=parent,
             provider=request.provider,
-            inputs=normalize(rpc.deserialize_properties(request.object, keep_unknowns=True)),
+            inputs={k: v for k, v in decode(request.object).items() if v is not None},
             dependencies=[self._parent(u) for u in request.dependencies],
             property_dependencies={k: [self._parent(u) for u in v.urns]
                                    for k, v in request.propertyDependencies.items()},

@@ -73,7 +73,9 @@ class ResourceState:
         return deps
 
     def copy(self) -> "ResourceState":
-        return copy.deepcopy(self)
+        duplicate = copy.deepcopy(self)
+        duplicate.__dict__.pop("_text", None)
+        return duplicate
 
     def to_json(self) -> dict[str, Any]:
         """ResourceV3 with its omitempty fields left out when empty."""
@@ -152,6 +154,14 @@ class Snapshot:
     def mark_done(self, state: ResourceState) -> None:
         self.mutate(done=state)
 
+    def flag(self, state: ResourceState, **fields: Any) -> None:
+        """Change fields of a state already in the snapshot (`delete`, `pendingReplacement`)."""
+        with self.lock:
+            for key, value in fields.items():
+                setattr(state, key, value)
+            state.__dict__.pop("_text", None)
+            self.save()
+
     def is_done(self, state: ResourceState) -> bool:
         return id(state) in self._done
 
@@ -165,13 +175,20 @@ class Snapshot:
         if self.path is None:
             return
         with self.lock:
-            resources = self.resources()
-            doc = {"format": FORMAT, "resources": [r.to_json() for r in resources]}
+            # A state does not change once written (flag() forgets its text), so each is
+            # serialised once: a checkpoint per step stays cheap with large uploads.
+            texts = []
+            for res in self.resources():
+                text = res.__dict__.get("_text")
+                if text is None:
+                    text = json.dumps(res.to_json(), default=str, separators=(",", ":"))
+                    res.__dict__["_text"] = text
+                texts.append(text)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(doc, default=str, separators=(",", ":")))
+                fh.write(f'{{"format":{json.dumps(FORMAT)},"resources":[{",".join(texts)}]}}')
             os.replace(tmp, self.path)
 
     def replace_all(self, resources: list[ResourceState]) -> None:

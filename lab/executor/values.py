@@ -4,9 +4,8 @@
   how inputs reach the mock monitor, how the SDK recognises a secret output, and it
   survives a JSON state file. PULUMI-ENGINE.md §4: secrets show as ``"[secret]"`` in
   the preview document.
-- An unknown (preview only) is the engine's placeholder string ``UNKNOWN``; the SDK's
-  deserialiser turns it into `pulumi.output.Unknown`, which `normalize` turns back.
-  PULUMI-ENGINE.md §4: unknowns serialise as that string.
+- An unknown (preview only) is the engine's placeholder string ``UNKNOWN``, as it
+  arrives in a request. PULUMI-ENGINE.md §4: unknowns serialise as that string.
 """
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import copy
 import re
 from typing import Any, Iterator
 
-from pulumi.output import Unknown
+from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
 UNKNOWN: str = rpc.UNKNOWN
@@ -31,15 +30,37 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
 
 
-def normalize(value: Any) -> Any:
-    """A deserialised input with `Unknown` objects replaced by the placeholder string."""
-    if isinstance(value, Unknown):
-        return UNKNOWN
-    if isinstance(value, dict):
-        return {k: normalize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [normalize(v) for v in value]
-    return value
+def decode(value: Any) -> Any:
+    """A protobuf Struct/Value from a RegisterResource request, as the engine reads it:
+    secrets stay where they are (the SDK's own deserialiser would push a nested
+    secret up to the enclosing list), unknowns are the placeholder string, numbers
+    that are whole are ints. Assets, archives and resource references are refused."""
+    if isinstance(value, struct_pb2.Struct):
+        fields = {k: decode(v) for k, v in value.fields.items()}
+        sig = fields.get(SECRET_SIG_KEY)
+        if sig is None:
+            return fields
+        if sig == SECRET_SIG:
+            return secret(fields.get("value"))
+        raise ValueError(f"the offline executor does not implement values of signature {sig} "
+                         "(assets, archives or resource references)")
+    if isinstance(value, struct_pb2.ListValue):
+        return [decode(v) for v in value.values]
+    if isinstance(value, struct_pb2.Value):
+        kind = value.WhichOneof("kind")
+        if kind == "struct_value":
+            return decode(value.struct_value)
+        if kind == "list_value":
+            return decode(value.list_value)
+        if kind == "number_value":
+            number = value.number_value
+            return int(number) if number.is_integer() else number
+        if kind == "string_value":
+            return value.string_value
+        if kind == "bool_value":
+            return value.bool_value
+        return None
+    raise TypeError(f"cannot decode {type(value).__name__}")
 
 
 def plain(value: Any) -> Any:

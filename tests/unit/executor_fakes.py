@@ -7,8 +7,8 @@ the test sets, and every call that changes something is appended to `events`.
 """
 from __future__ import annotations
 
-import itertools
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,6 @@ class FakeWorld(Actions):
         self.stopped: set[str] = set()
         # A container's create waits for this event (to order steps across chains).
         self.hold: dict[str, threading.Event] = {}
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     # -- helpers -----------------------------------------------------------------------
@@ -104,7 +103,9 @@ class FakeWorld(Actions):
         return {"driver": driver or "local", "mountpoint": f"/var/lib/docker/volumes/{name}/_data"}
 
     def inspect_volume(self, client: Any, name: str) -> dict[str, Any] | None:
-        return {"driver": "local", "mountpoint": ""} if name in self.daemon(client).volumes else None
+        if name not in self.daemon(client).volumes:
+            return None
+        return {"driver": "local", "mountpoint": f"/var/lib/docker/volumes/{name}/_data"}
 
     def remove_volume(self, client: Any, name: str) -> None:
         self.daemon(client).volumes.discard(name)
@@ -121,7 +122,8 @@ class FakeWorld(Actions):
                 raise RuntimeError(f'Conflict. The container name "/{name}" is already in use')
             if self.fail_containers.get(name) == "create":
                 raise RuntimeError(f"no such image for {name}")
-            container = FakeContainer(f"{name}-{next(self._ids)}", name,
+            # Like Docker: every container gets a new id, also in another FakeWorld.
+            container = FakeContainer(f"{name}-{uuid.uuid4().hex[:12]}", name,
                                       not inputs.get("attach") and name not in self.stopped,
                                       self.exit_codes.get(name, 0) if inputs.get("attach") else 0, inputs,
                                       inputs.get("restart") or "no")
