@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     common(delete)
     delete.add_argument("urns", nargs="*", metavar="URN")
     delete.add_argument("--target-dependents", action="store_true")
-    delete.add_argument("--host", help="forget every resource living on this host (name in the stack file, "
-                                       "or its address)")
+    delete.add_argument("--host", action="append", default=[],
+                        help="forget every resource living on this host (its name in the stack file, or its "
+                             "address); repeat for several hosts")
     return parser
 
 
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "state":
             if args.host:
-                forgotten = forget_host(state_path, _host_address(args.stack, args.host))
+                forgotten = [urn for host in args.host
+                             for urn in forget_host(state_path, _host_address(args.stack, host))]
             elif args.urns:
                 forgotten = state_delete(state_path, args.urns, args.target_dependents)
             else:

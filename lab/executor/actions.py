@@ -14,11 +14,12 @@ import re
 import secrets
 import string
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import docker
 import docker.errors
@@ -77,6 +78,8 @@ class Actions:
     def __init__(self, pool: DaemonPool | None) -> None:
         self.pool = pool
         self.providers: dict[str, docker.DockerClient] = {}
+        # Where to say something worth a person's attention (the engine's progress lines).
+        self.note: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
 
     # -- docker providers --------------------------------------------------------------
     def connect(self, provider_id: str, inputs: dict[str, Any]) -> None:
@@ -206,9 +209,14 @@ class Actions:
                 if inputs.get("attach"):
                     # Bounded only by the 20-minute create timeout; the exit status is
                     # ignored: a non-zero exit does not fail the create (§1).
-                    container.wait(timeout=1200)
+                    status = container.wait(timeout=1200)
                     if inputs.get("logs"):
                         logs = container.logs().decode(errors="replace")
+                    if status.get("StatusCode"):
+                        # Not a failure for the provider; the program checks the exit code, and
+                        # these lines are what explains it.
+                        tail = container.logs(tail=30).decode(errors="replace").rstrip()
+                        self.note(f"{inputs['name']} exited {status['StatusCode']}; its last lines:\n{tail}")
         except Exception as err:  # the container exists: an initialization error
             raise InitError(str(err), container.id, self._observe(container)) from err
         observed = self._observe(container)

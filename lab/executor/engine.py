@@ -19,6 +19,7 @@ replacements, in reverse-dependency antichains, unless a step failed (§3a).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,12 @@ from lab.executor.providers import Applied, PartialFailure, Providers, refuse_un
 from lab.executor.state import STACK_TYPE, ResourceState, Snapshot
 from lab.executor.steps import Step
 from lab.executor.values import plain, redact
+
+
+# `pulumi up --parallel` defaults to GOMAXPROCS*4 (pkg/cmd/pulumi/operations/up.go, §3d);
+# it bounds the delete antichains here. Registrations are bounded by the SDK's own thread
+# pool, as under the real engine.
+DEFAULT_PARALLEL = 4 * (os.cpu_count() or 1)
 
 
 class DeploymentFailed(Exception):
@@ -80,6 +87,7 @@ class Engine:
                  root_urn: str, replace_targets: set[str] | None = None) -> None:
         self.snapshot = snapshot
         self.actions = actions
+        actions.note = progress.line
         self.providers = Providers(actions, self.provider_state)
         self.preview = preview
         self.progress = progress
@@ -379,13 +387,13 @@ class Engine:
                     snap.mark_done(old)
 
     # -- after the program -------------------------------------------------------------------
-    def finish(self, parallel: int = 8) -> None:
+    def finish(self, parallel: int = DEFAULT_PARALLEL) -> None:
         """GenerateDeletes + ScheduleDeletes: only when every step succeeded (§3a)."""
         if self.failure is not None:
             raise DeploymentFailed(f"deletes skipped: a step failed ({self.failure})")
         self._delete_phase(operated=self.registered | self.deleted, parallel=parallel)
 
-    def destroy(self, parallel: int = 8) -> None:
+    def destroy(self, parallel: int = DEFAULT_PARALLEL) -> None:
         """`pulumi destroy`: every resource, in reverse-dependency antichains."""
         self._delete_phase(operated=set(), parallel=parallel)
 

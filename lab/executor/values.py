@@ -106,11 +106,12 @@ def redact(value: Any) -> Any:
 
 
 def mark_secret_keys(outputs: dict[str, Any], inputs: dict[str, Any], extra: list[str]) -> dict[str, Any]:
-    """Outputs with a top-level value made secret where the same input was secret (the
-    engine's annotateSecrets) or where `additionalSecretOutputs` names it."""
+    """Outputs made secret where `additionalSecretOutputs` (or the schema) names them, or
+    where the same input was a secret and the output came back without one (the
+    engine's annotateSecrets). Outputs copied from inputs keep their nested secrets."""
     marked: dict[str, Any] = {}
     for key, value in outputs.items():
-        wanted = key in extra or contains_secret(inputs.get(key))
+        wanted = key in extra or (is_secret(inputs.get(key)) and not contains_secret(value))
         marked[key] = secret(plain(value)) if wanted and not is_secret(value) and value is not None else value
     return marked
 
