@@ -12,12 +12,16 @@ class DependencyGraph:
     def __init__(self, resources: list[ResourceState]) -> None:
         self.resources = list(resources)
         self.index = {id(r): i for i, r in enumerate(self.resources)}
+        parent_of = {r.urn: r.parent for r in self.resources}
+        # Transitive children of each resource, by index.
         self.children: dict[str, list[int]] = {}
         for i, res in enumerate(self.resources):
-            parent = res.parent
-            while parent:
+            parent, seen = res.parent, set()
+            while parent and parent not in seen:
+                seen.add(parent)
                 self.children.setdefault(parent, []).append(i)
-                parent = next((r.parent for r in self.resources if r.urn == parent), "")
+                parent = parent_of.get(parent, "")
+        self._dependencies: dict[int, list[ResourceState]] = {}
 
     def depending_on(self, root: ResourceState, ignore: set[str]) -> list[ResourceState]:
         """DependingOn(root, ignore, includeChildren=false): every later resource that
@@ -37,6 +41,9 @@ class DependencyGraph:
     def dependencies_of(self, res: ResourceState) -> list[ResourceState]:
         """DependenciesOf: the earlier resources `res` depends on (edges as above plus its
         parent), and for a component among them its children listed before `res`."""
+        cached = self._dependencies.get(id(res))
+        if cached is not None:
+            return cached
         wanted = res.all_dependencies()
         if res.parent:
             wanted.add(res.parent)
@@ -48,6 +55,7 @@ class DependencyGraph:
                 out.append(candidate)
                 if not candidate.custom:
                     out += [self.resources[j] for j in self.children.get(candidate.urn, []) if j < cursor]
+        self._dependencies[id(res)] = out
         return out
 
 

@@ -136,6 +136,21 @@ def test_delete_before_replace_pre_deletes_property_dependents_in_reverse_order(
                                 ("run", HOST, "root")]
 
 
+def test_a_chain_stops_at_the_failed_step(tmp_path: Path) -> None:
+    """§3a: a DBR chain runs serially; when a dependent's delete fails, the chain stops there:
+    the root is neither deleted nor re-created, and the dependent stays in state as it was."""
+    world = FakeWorld()
+    run(tmp_path, world, program())
+    world.events.clear()
+    world.fail_scripts.add("act drain")
+    with pytest.raises(Exception, match="act drain"):
+        run(tmp_path, world, program(root_env="2"))
+    assert world.events == [("ssh", "10.0.0.1", "act drain")]
+    state = state_doc(tmp_path)
+    assert "pendingReplacement" not in state["member"] and "pendingReplacement" not in state["root"]
+    assert state["root"]["inputs"]["envs"] == ["V=1"]
+
+
 def test_depends_on_alone_never_pre_deletes(tmp_path: Path) -> None:
     """§3c: a dependsOn-only dependent stays up while the root is deleted and re-created."""
     world = FakeWorld()
