@@ -22,6 +22,11 @@ command is deleted (that delete drains it in every HAProxy) and until that comma
 created again. A member is down from its delete until its (re-)create, which completes
 only once the container is healthy (`wait`).
 
+The guard takes the document's order as the execution order, as Pulumi prints it.
+Independent chains may interleave differently in the real `up`; what keeps members of
+a tier apart there is the depends_on chain the program declares between them, which
+every valid order respects.
+
 Refused, with the tier, the hosts and the step:
 - more than one member of a tier down at the same time;
 - Galera or RabbitMQ below quorum (a majority of its members up);
