@@ -33,7 +33,8 @@ def print_status(status: "LabStatus", lab: "Lab") -> None:
 
 def deploy() -> int:
     from lab.deployment import (
-        STACK, admin_password, lab_for_deploy, state_file, summary, write_client_config, write_workload_target,
+        STACK, admin_password, forget_recreated_hosts, lab_for_deploy, record_incarnations, state_file, summary,
+        write_client_config, write_workload_target,
     )
     from lab.executor.run import run_stack
     from offline.program import resolve
@@ -49,8 +50,10 @@ def deploy() -> int:
     if not status.healthy:
         print_status(status, lab)
         return 1
+    forget_recreated_hosts(lab, log)
     log(f"deploying the {STACK} stack with the offline executor (state {state_file()})")
     _, exports = run_stack(STACK, log=log)
+    record_incarnations(lab)
     auth_url = f"http://{resolve(exports['internal_vip'])}:5000/v3"
     write_client_config(auth_url, admin_password(), "RegionOne")
     write_workload_target(resolve(exports["internal_vip"]), admin_password(), list(resolve(exports["rabbitmq_nodes"])))

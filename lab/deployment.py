@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from lab import topology as t
+from lab.hosts import incarnation
 from lab.lab import Lab
 
 STACK = "dev"
@@ -125,15 +126,50 @@ def lab_for_deploy() -> Lab:
     return Lab(hosts=max(3, len(Lab.existing_hosts())))
 
 
+def _incarnations_file(stack: str = STACK) -> Path:
+    return t.STATE_DIR / f"hosts-{stack}.json"
+
+
+def record_incarnations(lab: Lab, stack: str = STACK) -> None:
+    """Which container was each host when the stack was last deployed to it."""
+    found = {h.name: incarnation(h) for h in lab.existing_hosts()}
+    _incarnations_file(stack).write_text(json.dumps(found, sort_keys=True))
+
+
+def forget_recreated_hosts(lab: Lab, log: Callable[[str], None], stack: str = STACK) -> list[str]:
+    """Drop from the state every resource of a host re-created since the last deploy
+    (`lab up` re-provisions a host whose image or key changed): they are gone with it,
+    and a state that still listed them would plan them as unchanged. The stack's
+    generated secrets stay. Returns the host names forgotten."""
+    from lab.executor.state_delete import StateDeleteRefused, forget_host
+
+    if not state_file(stack).exists() or not _incarnations_file(stack).exists():
+        return []
+    recorded = json.loads(_incarnations_file(stack).read_text())
+    forgotten = []
+    for host in lab.existing_hosts():
+        if host.name in recorded and recorded[host.name] != incarnation(host):
+            try:
+                forget_host(state_file(stack), host.address)
+            except StateDeleteRefused:
+                continue  # nothing of the stack lived there
+            log(f"{host.name} was re-created since the last deploy: its resources are forgotten and made anew")
+            forgotten.append(host.name)
+    return forgotten
+
+
 def generated_secret(name: str, stack: str = STACK, state: Path | None = None) -> str:
     """A secret pulumi-random generated, read from the executor's state (the lab's
     equivalent of `pulumi stack export --show-secrets`)."""
-    records = json.loads((state or state_file(stack)).read_text())
-    for record in records.values():
-        if record["name"] == name and record["type"].startswith("random:"):
-            outputs = record["outputs"]
+    from lab.executor.state import Snapshot
+    from lab.executor.values import plain
+
+    path = state or state_file(stack)
+    for resource in Snapshot.load(path).resources():
+        if resource.name == name and resource.type.startswith("random:") and not resource.delete:
+            outputs = plain(resource.outputs)
             return str(outputs.get("result") or outputs["base64"])
-    raise KeyError(f"no generated secret {name!r} in {state or state_file(stack)}")
+    raise KeyError(f"no generated secret {name!r} in {path}")
 
 
 WORKLOAD_FILE = t.STATE_DIR / f"workload-{STACK}.json"

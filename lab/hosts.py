@@ -50,6 +50,12 @@ def ensure_host(host: LabHost, image_id: str, public_key: str) -> bool:
         if current == f"{image_id} true {_key_id(public_key)}":
             return False
         docker(["rm", "-f", host.container])
+        # A re-created host is a re-provisioned server: a fresh root filesystem beside an
+        # old Docker data folder would hold containers whose host-side files (haproxy.cfg,
+        # sysctl.d, /etc/hosts) are gone. Its disk starts empty too.
+        if exists("volume", host.volume):
+            docker(["volume", "rm", host.volume])
+        ensure_volume(host)
     docker(["run", "-d", "--init", "--name", host.container, "--hostname", host.name,
             "--label", f"{t.LAB_LABEL}=host", "--label", f"org.kolla-ha.lab-key={_key_id(public_key)}",
             "--restart", "unless-stopped",
@@ -60,6 +66,13 @@ def ensure_host(host: LabHost, image_id: str, public_key: str) -> bool:
             "-e", f"LAB_REGISTRY={t.REGISTRY_FOR_HOSTS}",
             image_id])
     return True
+
+
+def incarnation(host: LabHost) -> str | None:
+    """The id of the host's current container: it changes when the host is re-created."""
+    if not exists("container", host.container):
+        return None
+    return output(["container", "inspect", "--format", "{{.Id}}", host.container])
 
 
 def ensure_volume(host: LabHost) -> None:

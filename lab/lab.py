@@ -129,7 +129,7 @@ class Lab:
         self.ssh.remove()
         # Deployments lived in these hosts: executor state that still listed their
         # resources would plan them as unchanged against hosts that no longer exist.
-        for state in self.state_dir.glob("engine-*.json"):
+        for state in [*self.state_dir.glob("engine-*.json"), *self.state_dir.glob("hosts-*.json")]:
             state.unlink()
 
     # -- steps ---------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Any
 
 import docker
 
+from lab.deployment import generated_secret
+
 VIP = "10.199.0.250"
 
 
@@ -42,11 +44,7 @@ class Deployment:
 
     def secret(self, name: str) -> str:
         """A generated secret (RandomPassword result) from the executor's state."""
-        state = json.loads(self.state_path.read_text())
-        for record in state.values():
-            if record["name"] == name and record["type"].startswith("random:"):
-                return record["outputs"].get("result") or record["outputs"]["base64"]
-        raise KeyError(name)
+        return generated_secret(name, state=self.state_path)
 
     def started_at(self) -> dict[tuple[str, str], str]:
         """(host, container) -> StartedAt, for every kolla-ha container in the lab."""
