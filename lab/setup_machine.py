@@ -28,9 +28,12 @@ _INSIDE = "KOLLA_HA_BOOTSTRAPPED"
 
 # What deploying into the lab needs on this machine: a Docker engine for the simulated
 # hosts, debootstrap for the offline base image, ssh for ssh:// providers and commands,
-# and the stock OpenStack client people use against the deployed cloud.
+# the stock OpenStack client people use against the deployed cloud, and nft/nsenter for
+# the fault injector's lab console.
 DEPLOY_PACKAGES = ("docker.io", "debootstrap", "openssh-client", "iproute2", "iptables", "procps",
-                   "python3-openstackclient")
+                   "python3-openstackclient",
+                   # ops.faults cuts a lab host off the network from this machine's console
+                   "nftables", "util-linux")
 # The tests additionally check rendered configs with the real daemons.
 DAEMON_PACKAGES = ("haproxy", "keepalived", "mariadb-server", "mariadb-client", "galera-4", "mariadb-backup",
                    "socat", "rabbitmq-server", "memcached", "curl")

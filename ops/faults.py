@@ -40,8 +40,9 @@ from ops.host_access import (
 )
 from ops.stack_file import load_inventory
 
-# The iptables chain that isolates a host; hooked first into INPUT and OUTPUT.
-ISOLATION_CHAIN = "KOLLA_HA_ISOLATE"
+# The nftables table that isolates a host (netdev family: one ingress and one egress
+# chain per interface).
+ISOLATION_TABLE = "kolla_ha_isolate"
 STATS_SOCKET = "/var/lib/kolla/haproxy/haproxy.sock"
 
 
@@ -87,30 +88,39 @@ def signal_all_script(container: str, signal: str) -> str:
 
 
 def isolate_script(seconds: float | None) -> str:
-    """Drop every packet but loopback; with `seconds`, a timer on the host itself
-    undoes it (the only way back when the network is the tool's only path)."""
+    """Drop every frame in and out of each of the host's network interfaces (loopback
+    excepted), interfaces left up: a switch that stopped forwarding to this host.
+
+    nftables' netdev hooks, not iptables: iptables never sees ARP, nor the frames
+    keepalived sends through packet sockets (gratuitous ARP). An isolated VIP holder
+    that still answered ARP for the VIP would pull clients back to itself (seen in the
+    lab with iptables: 30 s client timeouts while another host held the VIP). With
+    `seconds`, a timer on the host itself undoes it (the only way back when the network
+    is the tool's only path).
+    """
     lines = [
         "set -eu",
-        f"iptables -w -N {ISOLATION_CHAIN} 2>/dev/null || iptables -w -F {ISOLATION_CHAIN}",
-        f"iptables -w -A {ISOLATION_CHAIN} -i lo -j RETURN",
-        f"iptables -w -A {ISOLATION_CHAIN} -o lo -j RETURN",
-        f"iptables -w -A {ISOLATION_CHAIN} -j DROP",
+        f"nft delete table netdev {ISOLATION_TABLE} 2>/dev/null || true",
+        "devices=$(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v '^lo$')",
+        "{",
+        f"  echo 'table netdev {ISOLATION_TABLE} {{'",
+        "  for dev in $devices; do",
+        "    name=$(printf '%s' \"$dev\" | tr -c 'A-Za-z0-9_\\n' '_')",
+        "    echo \"  chain in_$name { type filter hook ingress device \\\"$dev\\\" priority -500; policy drop; }\"",
+        "    echo \"  chain out_$name { type filter hook egress device \\\"$dev\\\" priority -500; policy drop; }\"",
+        "  done",
+        "  echo '}'",
+        "} | nft -f -",
     ]
     if seconds is not None:
-        lines.append(f"nohup bash -c {_quote('sleep ' + str(int(seconds)) + '; ' + reconnect_script())} "
-                     ">/dev/null 2>&1 &")
-    lines += [
-        f"for chain in INPUT OUTPUT; do iptables -w -C $chain -j {ISOLATION_CHAIN} 2>/dev/null "
-        f"|| iptables -w -I $chain 1 -j {ISOLATION_CHAIN}; done",
-        'echo "isolated"',
-    ]
+        lines.insert(1, f"nohup bash -c {_quote('sleep ' + str(int(seconds)) + '; ' + reconnect_script())} "
+                        ">/dev/null 2>&1 &")
+    lines.append('echo "isolated:" $devices')
     return "\n".join(lines)
 
 
 def reconnect_script() -> str:
-    return (f"for chain in INPUT OUTPUT; do while iptables -w -D $chain -j {ISOLATION_CHAIN} 2>/dev/null; "
-            f"do :; done; done; iptables -w -F {ISOLATION_CHAIN} 2>/dev/null; "
-            f"iptables -w -X {ISOLATION_CHAIN} 2>/dev/null; echo reconnected")
+    return f"nft delete table netdev {ISOLATION_TABLE} 2>/dev/null; echo reconnected"
 
 
 def _quote(text: str) -> str:

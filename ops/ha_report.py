@@ -101,15 +101,20 @@ def scenario_section(result: dict[str, Any], image: str) -> list[str]:
 
 
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
-    lines = ["| scenario | API downtime (s) | DB downtime (s) | AMQP downtime (s) | VIP moved (s) | back (s) "
-             "| acked rows lost | confirmed msgs lost |", "|---|---:|---:|---:|---:|---|---:|---:|"]
+    """Downtime per probe (first to last error, seconds, and the failed requests in
+    brackets; '–' when the probe did not run), then the VIP, the way back and the
+    data-safety counts."""
+    probes = [p for p in ("token", "identity", "placement", "image", "db", "amqp")
+              if any(p in r["probes"] for r in results)]
+    lines = ["| scenario | " + " | ".join(f"{p} (s)" for p in probes)
+             + " | VIP moved (s) | back (s) | acked rows lost | confirmed msgs lost |",
+             "|---|" + "---:|" * len(probes) + "---:|---|---:|---:|"]
     for r in results:
-        api = max((f["downtime_s"] for p, f in r["probes"].items() if p not in ("db", "amqp")), default=0)
-        db = r["probes"].get("db", {}).get("downtime_s", "–")
-        amqp = r["probes"].get("amqp", {}).get("downtime_s", "–")
-        back = ", ".join(f"{_fmt(s)}" for s in r["back_s"].values()) or "–"
-        lines.append(f"| {r['scenario']} | {api} | {db} | {amqp} | {_fmt(r['vip_move_s'])} | {back} "
-                     f"| {r['acked_rows_lost']} | {r['confirmed_messages_lost']} |")
+        downtimes = [f"{_fmt(r['probes'][p]['downtime_s'])} ({r['probes'][p]['failed']})" if p in r["probes"] else "–"
+                     for p in probes]
+        back = ", ".join(_fmt(s) for s in r["back_s"].values()) or "–"
+        lines.append(f"| {r['scenario']} | " + " | ".join(downtimes)
+                     + f" | {_fmt(r['vip_move_s'])} | {back} | {r['acked_rows_lost']} | {r['confirmed_messages_lost']} |")
     return lines
 
 

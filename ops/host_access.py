@@ -48,9 +48,14 @@ def run_over_ssh(host: Host, script: str, timeout: float = 60, stdin: str = "") 
 
 
 def run_on_lab_console(host: Host, script: str, timeout: float = 60) -> ScriptResult:
-    """`script` run in the simulated host's own namespaces through the outer engine:
-    like a serial console, it works while the host's network is cut."""
-    argv = ["docker", "exec", f"{LAB_CONTAINER_PREFIX}{host.name}", "bash", "-c", script]
+    """`script` run by this machine's bash in the simulated host's network namespace:
+    like a serial console, it works while the host's network is cut, and it brings its
+    own tools (nft, ip) as an operator's console would."""
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", f"{LAB_CONTAINER_PREFIX}{host.name}"],
+                         capture_output=True, text=True, timeout=timeout, check=False).stdout.strip()
+    if not pid.isdigit() or pid == "0":
+        return ScriptResult(1, "", f"{host.name}: the simulated host is not running")
+    argv = ["nsenter", "--target", pid, "--net", "bash", "-c", script]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     return ScriptResult(done.returncode, done.stdout, done.stderr)
 

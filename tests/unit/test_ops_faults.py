@@ -48,11 +48,24 @@ def test_fault_scripts_are_valid_bash(script: str) -> None:
     assert subprocess.run(["bash", "-n", "-c", script], check=False).returncode == 0
 
 
-def test_isolation_keeps_loopback_and_can_heal_itself() -> None:
+def test_isolation_drops_frames_below_ip_except_loopback_and_can_heal_itself() -> None:
     timed = isolate_script(40)
-    assert "-i lo -j RETURN" in timed and "-o lo -j RETURN" in timed
+    # netdev hooks: ARP and packet-socket frames (keepalived's gratuitous ARP) too
+    assert "hook ingress" in timed and "hook egress" in timed and "netdev" in timed
+    assert "grep -v '^lo$'" in timed
     assert "sleep 40" in timed and "nohup" in timed
     assert "sleep" not in isolate_script(None)
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or shutil.which("unshare") is None, reason="nft, unshare")
+def test_isolation_and_reconnect_on_a_real_interface() -> None:
+    # In a namespace of its own with a veth pair: the rules load, and go again.
+    script = (f"ip link add d0 type veth peer name d1 && ip link set d0 up && {{ {isolate_script(None)}; }} "
+              "&& nft list table netdev kolla_ha_isolate && "
+              f"{{ {reconnect_script()}; }} && ! nft list table netdev kolla_ha_isolate 2>/dev/null")
+    done = subprocess.run(["unshare", "--net", "bash", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert 'device "d0"' in done.stdout and "policy drop" in done.stdout
 
 
 def test_power_switch_lab_and_commands_quote_the_host() -> None:
