@@ -37,12 +37,11 @@ def deploy() -> int:
         write_client_config, write_workload_target,
     )
     from lab.executor.run import run_stack
+    from lab.progress import Progress
     from offline.program import resolve
 
-    started = started_at()
-
-    def log(message: str) -> None:
-        progress(started, message)
+    lines = Progress(start=started_at())
+    log = lines.line
 
     lab = lab_for_deploy()
     log(f"lab: Docker engine, images, {len(lab.hosts)} hosts, registry")
@@ -52,7 +51,7 @@ def deploy() -> int:
         return 1
     forget_recreated_hosts(lab, log)
     log(f"deploying the {STACK} stack with the offline executor (state {state_file()})")
-    _, exports = run_stack(STACK, log=log)
+    _, exports = run_stack(STACK, progress=lines)
     record_incarnations(lab)
     auth_url = f"http://{resolve(exports['internal_vip'])}:5000/v3"
     write_client_config(auth_url, admin_password(), "RegionOne")
@@ -66,13 +65,14 @@ def deploy() -> int:
 def destroy() -> int:
     from lab.deployment import STACK, remove_client_config, state_file
     from lab.executor.run import run_stack
+    from lab.progress import Progress
 
     started = started_at()
     if not state_file().exists():
         progress(started, f"nothing to destroy: no {STACK} deployment is recorded in {state_file()}")
         remove_client_config()
         return 0
-    run_stack(STACK, destroy=True, log=lambda m: progress(started, m))
+    run_stack(STACK, destroy=True, progress=Progress(start=started))
     state_file().unlink(missing_ok=True)
     remove_client_config()
     progress(started, f"{STACK} stack destroyed; the lab is still up (`python3 -m lab down` removes it)")

@@ -14,10 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Sequence
+
+from lab.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -46,18 +47,9 @@ class SetupError(RuntimeError):
     pass
 
 
-_OUTPUT = threading.Lock()
-
-
 def progress(started: float, message: str) -> None:
-    """One whole line per step, with the seconds since the command started.
-
-    Steps run in parallel threads; `print` writes the text and the newline separately,
-    so two threads could splice their lines. One locked write per line cannot."""
-    line = f"[{time.monotonic() - started:7.1f}s] {message}\n"
-    with _OUTPUT:
-        sys.stdout.write(line)
-        sys.stdout.flush()
+    """One whole line, with the seconds since the command started."""
+    Progress(start=started).line(message)
 
 
 def missing_packages(packages: Sequence[str]) -> list[str]:

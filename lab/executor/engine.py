@@ -31,7 +31,7 @@ from lab.executor import steps
 from lab.executor.actions import Actions
 from lab.executor.diff import DiffResult, UnsupportedByExecutor
 from lab.executor.graph import DependencyGraph, schedule_deletes
-from lab.executor.progress import Progress
+from lab.progress import Progress
 from lab.executor.providers import Applied, PartialFailure, Providers, refuse_unmodelled_command
 from lab.executor.state import STACK_TYPE, ResourceState, Snapshot
 from lab.executor.steps import Step

@@ -17,7 +17,7 @@ from typing import Callable
 
 from lab.executor.actions import Actions
 from lab.executor.daemons import DaemonPool
-from lab.executor.progress import Progress
+from lab.progress import Progress
 from lab.executor.providers import Providers
 from lab.executor.state import ResourceState, Snapshot, without
 from lab.executor.values import plain

@@ -22,7 +22,7 @@ from lab.executor.daemons import DaemonPool
 from lab.executor.diff import UnsupportedByExecutor
 from lab.executor.engine import Engine
 from lab.executor.monitor import EngineMonitor
-from lab.executor.progress import Progress
+from lab.progress import Progress
 from lab.executor.state import STACK_TYPE, Snapshot
 from offline.program import MAIN, ROOT, stack_config
 
@@ -133,6 +133,7 @@ def run_program(
     secret_keys: list[str] | None = None,
     replace: list[str] | None = None,
     destroy: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[Engine, dict[str, Any]]:
     """Run `program` (a Pulumi program as a function) through the engine; returns the
     engine (its `plan` holds every step) and the stack's exports. Raises when a step or
@@ -143,7 +144,7 @@ def run_program(
         snapshot.path = None  # a preview writes no state
     owned = actions is None
     actions = actions if actions is not None else Actions(DaemonPool())
-    engine = Engine(snapshot, actions, preview=preview, progress=Progress(sink=log),
+    engine = Engine(snapshot, actions, preview=preview, progress=progress or Progress(sink=log),
                     root_urn=root_stack_urn(stack), replace_targets=set(replace or ()))
     _quiet_abandoned_futures()
     try:
@@ -189,13 +190,16 @@ def run_stack(
     actions: Actions | None = None,
     secrets_given: Mapping[str, str] | None = None,
     replace: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Engine, dict[str, Any]]:
-    """Deploy (or preview, or destroy) `stack` with the unchanged __main__.py."""
+    """Deploy (or preview, or destroy) `stack` with the unchanged __main__.py; `progress`
+    (else one writing to `log`) receives a line per step."""
     if destroy:
-        return run_program(lambda: None, stack, state_path=state_path, log=log, actions=actions, destroy=True)
+        return run_program(lambda: None, stack, state_path=state_path, log=log, actions=actions, destroy=True,
+                           progress=progress)
     config = dict(values) if values is not None else read_stack_file(stack)
     given = dict(secrets_given) if secrets_given is not None else stack_secrets(stack)
     config.update(given)
     return run_program(lambda: runpy.run_path(str(MAIN), run_name="__main__") and None, stack, preview=preview,
                        state_path=state_path, log=log, actions=actions, config=stack_config(config),
-                       secret_keys=[f"{PROJECT}:{k}" for k in given], replace=replace)
+                       secret_keys=[f"{PROJECT}:{k}" for k in given], replace=replace, progress=progress)
