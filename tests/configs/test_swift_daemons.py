@@ -96,6 +96,16 @@ def command(daemon: StorageDaemon, *extra: str) -> list[str]:
     return [*shlex.split(text), *extra]
 
 
+def write_as_kolla_start_does(path: pathlib.Path, text: str, name: str) -> None:
+    """With the owner and mode config.json gives the file: Swift's forked workers read
+    their config after dropping to the swift user, so these must be right."""
+    spec = CONFIG_FILES[name]
+    path.write_text(text)
+    owner = pwd.getpwnam(spec.owner)
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+    path.chmod(int(spec.perm, 8))
+
+
 @dataclasses.dataclass
 class Cluster:
     base: pathlib.Path
@@ -200,7 +210,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         ctx = storage_context(node, nodes, SWIFT, memcached, SECRETS, ports=ports, rsync_port=rsync_port)
         rendered[node.name] = render_storage_files(ctx)
         for name, text in rendered[node.name].items():
-            (node.etc / name).write_text(text)
+            write_as_kolla_start_does(node.etc / name, text, name)
     (nodes[0].etc / "proxy-server.conf").write_text(
         PROXY_CONF.format(port=proxy_port, ring_dir=RING_DIR, memcached=memcached))
     procs: dict[str, subprocess.Popen] = {}
@@ -376,7 +386,7 @@ def test_mount_check_refuses_a_device_that_is_not_mounted(cluster, tmp_path):
     checked = SwiftTunables(**{**SWIFT.model_dump(), "mount_check": True})
     ctx = storage_context(node, [node], checked, "127.0.0.1:1", SECRETS, ports={**cluster.ports, "object": port})
     for name, text in render_storage_files(ctx).items():
-        (node.etc / name).write_text(text)
+        write_as_kolla_start_does(node.etc / name, text, name)
     assert "mount_check = true" in (node.etc / "object-server.conf").read_text()
     log = tmp_path / "object-server.log"
     server = next(d for d in STORAGE_DAEMONS if d.container == "swift_object_server")
