@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from components.swift_settings import SWIFT_PATHS
+
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
 _ENV = jinja2.Environment(
@@ -36,6 +38,9 @@ def shell_quote(value: str) -> str:
 
 _ENV.filters["sql"] = sql_string
 _ENV.filters["sh"] = shell_quote
+# Fixed paths every Swift template reads (the proxy's as much as the storage servers'),
+# from their one definition rather than from each caller's context.
+_ENV.globals["swift_paths"] = SWIFT_PATHS
 
 
 def render(template: str, **context: Any) -> str:

@@ -33,7 +33,7 @@ def _service(name: str) -> ImageSpec:
 SERVICE_NAMES = (
     "mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached", "keystone",
     "glance-api", "placement-api", "nova-api", "neutron-server", "cinder-api",
-    "horizon", "swift-proxy",
+    "horizon", "swift-proxy", "swift-storage", "cinder-scheduler", "cinder-volume", "ceph",
 )
 BASE = ImageSpec("base", IMAGES_DIR / "base", None)
 KOLLA_IMAGES: tuple[ImageSpec, ...] = (BASE, *(_service(n) for n in SERVICE_NAMES))

@@ -37,7 +37,11 @@ DEPLOY_PACKAGES = ("docker.io", "debootstrap", "openssh-client", "iproute2", "ip
                    "nftables", "util-linux")
 # The tests additionally check rendered configs with the real daemons.
 DAEMON_PACKAGES = ("haproxy", "keepalived", "mariadb-server", "mariadb-client", "galera-4", "mariadb-backup",
-                   "socat", "rabbitmq-server", "memcached", "curl")
+                   "socat", "rabbitmq-server", "memcached", "curl",
+                   # Swift's storage daemons, its proxy (tempauth drives them in the test),
+                   # rsync for replication, and python3-swift for the ring step.
+                   "swift-account", "swift-container", "swift-object", "swift-object-expirer", "swift-proxy",
+                   "rsync", "python3-swift")
 # Installed daemons start their own services (no systemd here, but the init scripts run
 # from the packages' postinst); they must not hold the ports the tests use.
 _PACKAGE_SERVICES = ("mariadb", "rabbitmq-server", "memcached", "haproxy", "keepalived")

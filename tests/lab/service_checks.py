@@ -92,6 +92,83 @@ SWIFT_RINGS = " && ".join(
     f"swift-ring-builder /etc/swift/{ring}.builder rebalance"
     for ring, port in (("account", 6202), ("container", 6201), ("object", 6200)))
 
+SWIFT_CONF = "[swift-hash]\nswift_hash_path_suffix = lab\nswift_hash_path_prefix = lab\n"
+
+# The storage image's own pieces: an object server (forked workers, as deployed) on a
+# one-device ring, and the rsync daemon replication goes through.
+SWIFT_OBJECT_SERVER = (
+    "[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = 6200\nworkers = 1\nuser = swift\n"
+    "devices = /srv/node\nmount_check = false\nlog_udp_host = 127.0.0.1\nlog_udp_port = 514\n"
+    "[pipeline:main]\npipeline = healthcheck object-server\n"
+    "[app:object-server]\nuse = egg:swift#object\n[filter:healthcheck]\nuse = egg:swift#healthcheck\n")
+SWIFT_RSYNCD = ("uid = swift\ngid = swift\naddress = 127.0.0.1\nport = 10873\nuse chroot = no\n"
+                "pid file = /run/rsyncd.pid\n[object]\npath = /srv/node\nread only = false\n")
+SWIFT_STORAGE_BINARIES = " ".join(
+    f"swift-{ring}-{role}" for ring, roles in (
+        ("account", ("server", "replicator", "auditor", "reaper")),
+        ("container", ("server", "replicator", "updater", "auditor")),
+        ("object", ("server", "replicator", "updater", "auditor", "expirer"))) for role in roles)
+
+CINDER_SQLITE = "[DEFAULT]\ntransport_url = fake://\nstate_path = /var/lib/cinder\n" + _sqlite(
+    "database", "/var/lib/cinder/cinder.db")
+
+
+def _cinder_service_up(topic: str) -> str:
+    """A probe: the service has written its heartbeat row into the database."""
+    return ("python3 -c \"import sqlite3, sys; db = sqlite3.connect('/var/lib/cinder/cinder.db'); "
+            f"sys.exit(0 if db.execute(\\\"select count(*) from services where topic = '{topic}' "
+            "and updated_at is not null\\\").fetchone()[0] else 1)\"")
+
+
+# One mon and one OSD on BlueStore in a plain file (no block device: that is the point
+# of this back-end here), then a pool and an RBD image through librbd.
+CEPH_ALL_IN_ONE = """#!/bin/sh
+set -e
+fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+mkdir -p /etc/ceph /var/run/ceph /var/lib/ceph/mon/ceph-lab /var/lib/ceph/osd/ceph-0
+cat > /etc/ceph/ceph.conf <<CONF
+[global]
+fsid = $fsid
+mon_host = 127.0.0.1
+mon_initial_members = lab
+auth_allow_insecure_global_id_reclaim = false
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+mon_allow_pool_size_one = true
+osd_crush_chooseleaf_type = 0
+bluestore_block_size = 1073741824
+osd_memory_target = 939524096
+CONF
+cd /tmp
+ceph-authtool --create-keyring mon.keyring --gen-key -n mon. --cap mon 'allow *'
+ceph-authtool --create-keyring /etc/ceph/ceph.client.admin.keyring --gen-key -n client.admin \\
+  --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *'
+ceph-authtool mon.keyring --import-keyring /etc/ceph/ceph.client.admin.keyring
+monmaptool --create --add lab 127.0.0.1 --fsid $fsid monmap
+chown -R ceph:ceph /var/lib/ceph /var/run/ceph mon.keyring
+ceph-mon --mkfs -i lab --monmap monmap --keyring mon.keyring --setuser ceph --setgroup ceph
+ceph-mon -i lab --setuser ceph --setgroup ceph
+uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+key=$(ceph-authtool --gen-print-key)
+id=$(printf '{"cephx_secret": "%s"}' "$key" | ceph osd new $uuid -i -)
+ceph-authtool --create-keyring /var/lib/ceph/osd/ceph-$id/keyring --name osd.$id --add-key "$key"
+chown -R ceph:ceph /var/lib/ceph/osd
+ceph-osd -i $id --mkfs --osd-uuid $uuid --setuser ceph --setgroup ceph
+exec ceph-osd -f -i $id --setuser ceph --setgroup ceph
+"""
+
+# librados waits for ever on a placement group that is not active yet: every step is
+# bounded, so a probe that comes too early fails and the next one tries again.
+CEPH_RBD_PROBE = (
+    "ceph --connect-timeout 5 osd stat | grep -q '1 up' "
+    "&& (ceph --connect-timeout 5 osd pool ls | grep -qx volumes "
+    "|| timeout 30 ceph --connect-timeout 5 osd pool create volumes 8) "
+    "&& timeout 30 python3 -c \"import rados, rbd; "
+    "c = rados.Rados(conffile='/etc/ceph/ceph.conf', conf={'rados_osd_op_timeout': '10', "
+    "'rados_mon_op_timeout': '10'}); c.connect(timeout=5); io = c.open_ioctx('volumes'); "
+    "'lab' in rbd.RBD().list(io) or rbd.RBD().create(io, 'lab', 1 << 30); "
+    "assert 'lab' in rbd.RBD().list(io)\" && command -v ceph-mgr >/dev/null")
+
 CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
     ServiceCheck(
         "base", "sleep infinity",
@@ -149,7 +226,10 @@ CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
                                    + _sqlite("database", "/var/lib/glance/glance.db")
                                    + "[paste_deploy]\nflavor =\n[glance_store]\nstores = file\n"
                                    "default_store = file\nfilesystem_store_datadir = /var/lib/glance/images/\n")},
-        probe=_http("http://127.0.0.1:9292/")),
+        # glance.backend: swift needs glance_store's swift driver and swiftclient (a
+        # dependency of Debian's python3-glance-store): both must import.
+        probe=_http("http://127.0.0.1:9292/")
+        + " && python3 -c 'import swiftclient, glance_store._drivers.swift.store'"),
     ServiceCheck(
         "placement-api",
         "sh -c 'placement-manage db sync && exec placement-api --port 8778'",
@@ -211,4 +291,45 @@ CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
                                      "[app:proxy-server]\nuse = egg:swift#proxy\n"
                                      "[filter:healthcheck]\nuse = egg:swift#healthcheck\n")},
         probe=_http("http://127.0.0.1:8080/healthcheck"), timeout=120),
+    ServiceCheck(
+        "swift-storage",
+        "sh -c 'rsync --daemon --config=/etc/rsyncd.conf && swift-ring-builder /etc/swift/object.builder create 4 1 1 "
+        "&& swift-ring-builder /etc/swift/object.builder add r1z1-127.0.0.1:6200/d1 1 "
+        "&& swift-ring-builder /etc/swift/object.builder rebalance "
+        "&& exec swift-object-server /etc/swift/object-server.conf --verbose'",
+        files={"swift.conf": ("/etc/swift/swift.conf", "0640", SWIFT_CONF),
+               "object-server.conf": ("/etc/swift/object-server.conf", "0640", SWIFT_OBJECT_SERVER),
+               "rsyncd.conf": ("/etc/rsyncd.conf", "0640", SWIFT_RSYNCD)},
+        permissions=({"path": "/srv/node/d1", "owner": "swift:swift"},),
+        # Swift's forked workers load the config after dropping to `user`: it must be
+        # readable by swift (root-owned 0640 fails with "worker did not start normally").
+        file_owner="swift",
+        probe=_http("http://127.0.0.1:6200/healthcheck")
+        + " && rsync rsync://127.0.0.1:10873/ | grep -qw object"
+        + f" && command -v {SWIFT_STORAGE_BINARIES} >/dev/null && python3 -c 'import swiftclient'",
+        timeout=120),
+    ServiceCheck(
+        "cinder-scheduler",
+        "sh -c 'cinder-manage db sync && exec cinder-scheduler --config-file /etc/cinder/cinder.conf'",
+        files={"cinder.conf": ("/etc/cinder/cinder.conf", "0640", CINDER_SQLITE)},
+        permissions=({"path": "/var/lib/cinder", "owner": "root"},),
+        probe=_cinder_service_up("cinder-scheduler"), timeout=120),
+    ServiceCheck(
+        # No Ceph here: the RBD back-end cannot connect, and cinder-volume runs on and
+        # reports its service anyway (the driver is retried); the probe also loads the
+        # driver and librbd, what the Ceph-backed deployment needs of this image.
+        "cinder-volume",
+        "sh -c 'cinder-manage db sync && exec cinder-volume --config-file /etc/cinder/cinder.conf'",
+        files={"cinder.conf": ("/etc/cinder/cinder.conf", "0640", CINDER_SQLITE
+                               + "[DEFAULT]\nenabled_backends = rbd-1\nhost = cinder-volumes\n"
+                               "[rbd-1]\nvolume_driver = cinder.volume.drivers.rbd.RBDDriver\n"
+                               "volume_backend_name = rbd-1\nrbd_pool = volumes\nrados_connect_timeout = 1\n")},
+        permissions=({"path": "/var/lib/cinder", "owner": "root"},),
+        probe=_cinder_service_up("cinder-volume")
+        + " && python3 -c 'import rbd, rados, cinder.volume.drivers.rbd' && command -v rbd",
+        timeout=120),
+    ServiceCheck(
+        "ceph", "/usr/local/bin/ceph-lab-all-in-one",
+        files={"ceph-lab-all-in-one": ("/usr/local/bin/ceph-lab-all-in-one", "0755", CEPH_ALL_IN_ONE)},
+        probe=CEPH_RBD_PROBE, timeout=180),
 )}
