@@ -1,14 +1,18 @@
 """kolla-ha: the HA control plane of a Kolla-style OpenStack cloud, as a Pulumi program."""
 import pulumi
 
-from components.inventory import parse_inventory
-from components.stack import ControlPlane
+from components.inventory import InventoryError, parse_inventory
+from components.passwords import rotation_problems, rotation_warnings
+from components.stack import ControlPlane, password_rotations
 from components.stack_config import read_stack_config
 
 raw, secret_keys, secrets = read_stack_config()
 # Raises with every problem listed before a single resource is declared.
 inventory = parse_inventory(raw, secret_keys)
-for warning in inventory.warnings:
+rotations = password_rotations(inventory)
+if rotation_problems(rotations):
+    raise InventoryError(rotation_problems(rotations))
+for warning in [*inventory.warnings, *rotation_warnings(rotations)]:
     pulumi.log.warn(warning)
 
 plane = ControlPlane("kolla-ha", inventory, secrets)

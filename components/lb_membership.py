@@ -100,8 +100,10 @@ def lb_membership(
         # The password travels on stdin, which pulumi-command feeds to delete as well.
         stdin=pulumi.Output.secret(stats_password.apply(lambda pw: pw + "\n")),
         # The container's id: a new container means a new membership, drained first.
+        # It is also what orders this command after the container (no depends_on
+        # besides: a second edge to the same container costs the SDK a second walk of
+        # everything the container depends on, for nothing).
         triggers=[container.id],  # type: ignore[attr-defined]
         logging="none",
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[container],
-                                    additional_secret_outputs=["stdout", "stderr"]),
+        opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["stdout", "stderr"]),
     )

@@ -14,6 +14,7 @@ from components.loadbalancer import LoadBalancer, LoadBalancerArgs, ProxiedServi
 from components.memcached import MemcachedArgs, MemcachedPool
 from components.passwords import Passwords
 from components.rabbitmq import RabbitMQArgs, RabbitMQCluster
+from components.stack_config import optional_setting
 
 
 def host_prep(inv: Inventory, name: str) -> HostPrep:
@@ -34,6 +35,11 @@ def proxied_services(inv: Inventory) -> list[ProxiedService]:
     return sections
 
 
+def password_rotations(inv: Inventory) -> dict[str, int]:
+    """`passwords.rotations`: secret name -> how many times it has been rotated."""
+    return dict(optional_setting(inv.tier, "passwords", "rotations", {}))
+
+
 def rabbitmq_users(inv: Inventory) -> list[str]:
     return [CATALOG[s].short for s in inv.enabled_services if CATALOG[s].rabbitmq]
 
@@ -50,7 +56,7 @@ class ControlPlane(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kolla-ha:stack:ControlPlane", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.passwords = Passwords("passwords", given_secrets, opts=child)
+        self.passwords = Passwords("passwords", given_secrets, password_rotations(inv), opts=child)
         self.hosts = {
             h.name: HostNode(h, inv.images, host_prep(inv, h.name), opts=child) for h in inv.hosts
         }
@@ -75,7 +81,8 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.memcached = MemcachedPool("memcached", MemcachedArgs(members("memcached"), inv.tier("memcached")), opts=child)
         self.services: dict[str, ApiService] = {}
-        infrastructure = [*self.database.ready, *self.loadbalancer.ready]
+        # One ready resource per tier: each is the end of its tier's rolling chain.
+        infrastructure = [self.database.ready, self.loadbalancer.ready]
         for name in deploy_order(inv.enabled_services):
             spec = CATALOG[name]
             keystone = self.services.get("keystone")
@@ -89,8 +96,8 @@ class ControlPlane(pulumi.ComponentResource):
                     memcached_servers=self.memcached.servers,
                     transport_url=self.messaging.transport_url(spec.short) if spec.rabbitmq else None,
                     infrastructure=infrastructure,
-                    runtime=[*self.memcached.ready, *(self.messaging.ready if spec.rabbitmq else [])],
-                    keystone=keystone.ready if keystone else [],
+                    runtime=[self.memcached.ready, *([self.messaging.ready] if spec.rabbitmq else [])],
+                    keystone=keystone.ready if keystone else None,
                     loadbalancers=[h.spec.address for h in members("loadbalancer")],
                 ),
                 opts=child,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -38,3 +38,12 @@ def read_stack_config() -> tuple[dict[str, Any], frozenset[str], dict[str, pulum
         except ValueError:
             raw[key] = value
     return raw, frozenset(secret_keys), secrets
+
+
+def optional_setting(tiers: Callable[[str], Mapping[str, Any]], tier: str, key: str, default: Any) -> Any:
+    """A tier setting the config model may not declare yet: its value when it does, else
+    `default`. `tiers` is `Inventory.tier`."""
+    try:
+        return tiers(tier)[key]
+    except KeyError:
+        return default
