@@ -1,9 +1,10 @@
-"""An OpenStack API service: N replicas behind the VIP, after its one-shot steps.
+"""An OpenStack API service: N replicas behind the VIP, between its one-shot steps.
 
 The steps (components/service_steps.py) run on the first control host: the service's
-databases and user, its schema, its keystone user and endpoints. Then one replica per
-control host, rolled one at a time: each replica is started only after the previous one
-answers its health URL and is back in every HAProxy. Every replica is wired to the DB
+databases and user and its schema before the replicas; its keystone user and catalogue
+endpoints after them. One replica per control host, rolled one at a time: each replica
+is started only after the previous one answers its health URL and is back in every
+HAProxy. Every replica is wired to the DB
 VIP, every RabbitMQ node and every memcached server. What differs between services
 (extra secrets, key repositories, the bootstrap script) is data in components/catalog.py.
 """
@@ -60,7 +61,7 @@ class ApiService(pulumi.ComponentResource):
         spec, inv, pw = args.spec, args.inventory, args.passwords
         config = service_config(spec, inv, pw, args.memcached_servers, args.transport_url)
         first = args.members[0]
-        steps = before_rollout_steps(config, first, args.infrastructure, args.keystone, parent=self)
+        steps = before_rollout_steps(config, first, args.infrastructure, parent=self)
         api = inv.tier("api")
         stats_password = pw.password("haproxy_stats_password")
         self.containers: list[pulumi.Resource] = []
@@ -93,9 +94,9 @@ class ApiService(pulumi.ComponentResource):
         after = [steps[-1]] if steps else list(args.infrastructure)
         rollout = roll(args.members, member, after=[*after, *args.runtime])
         self.members: list[pulumi.Resource] = list(rollout.links)
-        finishing = after_rollout_steps(config, first, rollout.ready, parent=self)
+        finishing = after_rollout_steps(config, first, rollout.ready, args.keystone, parent=self)
         # The tier is ready when every replica serves and the steps that needed all of
-        # them (re-encrypting credentials) are done.
+        # them (the catalogue entry, re-encrypting credentials) are done.
         self.ready: pulumi.Resource = finishing[-1] if finishing else rollout.ready
         self.endpoints = endpoint_urls(spec, inv)
         self.register_outputs({"endpoints": self.endpoints})

@@ -1,9 +1,13 @@
 """The one-shot steps of an OpenStack API service, on its first control host.
 
 Before the replicas roll, in this order: the databases and the user (through the DB
-VIP), the schema (`db sync`, or keystone's bootstrap), the keystone user and endpoints.
-After the last replica is back in every HAProxy: the key repositories' migrations
-(keystone re-encrypts its credentials under the new primary credential key).
+VIP), then the schema (`db sync`, or keystone's bootstrap). The replicas need nothing
+else to start.
+After the last replica is back in every HAProxy, and once keystone's tier is ready:
+the keystone user and the catalogue endpoints. Clients find the service only when it
+serves on every host, and a failed db sync never leaves endpoints for a service that
+is not up. Then the key repositories' migrations (keystone re-encrypts its credentials
+under the new primary credential key).
 
 Every step is idempotent. It runs again whenever its inputs change: a new image, a
 new config, a rotated password. The replicas only `depends_on` the steps, so a failed
@@ -27,7 +31,6 @@ def before_rollout_steps(
     config: ServiceConfig,
     first: HostNode,
     infrastructure: Sequence[pulumi.Resource],
-    keystone: pulumi.Resource | None,
     parent: pulumi.Resource,
 ) -> list[pulumi.Resource]:
     """The steps the replicas wait for, in the order they run."""
@@ -79,6 +82,19 @@ def before_rollout_steps(
             parent=parent,
             depends_on=[steps[-1]],
         ))
+    return steps
+
+
+def after_rollout_steps(
+    config: ServiceConfig,
+    first: HostNode,
+    rolled: pulumi.Resource,
+    keystone: pulumi.Resource | None,
+    parent: pulumi.Resource,
+) -> list[pulumi.Resource]:
+    """The steps that need every replica up first, in the order they run."""
+    spec, inv = config.spec, config.inventory
+    steps: list[pulumi.Resource] = []
     if spec.keystone_user and spec.service_type:
         script = config.secrets.apply(
             lambda s: render("openstack/register.sh.j2", service_type=spec.service_type,
@@ -93,20 +109,10 @@ def before_rollout_steps(
                 files=[KollaFile("register.sh", "/usr/local/bin/register.sh", "root", "0700", script)],
             ),
             parent=parent,
-            # After the schema: a failed db sync must not leave endpoints in the
-            # catalogue for a service that never comes up. And after every keystone
-            # replica, so the catalogue is written through the VIP to a whole tier.
-            depends_on=[*([steps[-1]] if steps else infrastructure), *([keystone] if keystone else [])],
+            # keystone's whole tier, so the catalogue is written through the VIP to
+            # replicas that all hold the same keys.
+            depends_on=[rolled, *([keystone] if keystone else [])],
         ))
-    return steps
-
-
-def after_rollout_steps(
-    config: ServiceConfig, first: HostNode, rolled: pulumi.Resource, parent: pulumi.Resource
-) -> list[pulumi.Resource]:
-    """The steps that need every replica to hold the new keys first."""
-    spec = config.spec
-    steps: list[pulumi.Resource] = []
     for repo in spec.key_repositories:
         if repo.migrate is None:
             continue
@@ -120,7 +126,8 @@ def after_rollout_steps(
                 permissions=config.permissions(),
             ),
             parent=parent,
+            # Every replica holds the new primary key by now: what one of them still
+            # encrypted under the old key during the roll is re-encrypted too.
             depends_on=[steps[-1] if steps else rolled],
         ))
     return steps
-

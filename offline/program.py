@@ -164,6 +164,10 @@ def run_program(
         _sync_await(run_pulumi_func(program))
     finally:
         exports.update(getattr(get_root_resource(), "outputs", {}) or {})
+        # A failed run leaves outputs that never resolve; they must not outlive it.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        runtime_settings.ROOT.set(None)
     for reg in mocks.registrations:
         reg.options = seen.get((reg.type, reg.name))
         reg.dependencies, reg.property_dependencies = monitor.dependencies.get((reg.type, reg.name), ([], {}))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from offline.program import unwrap
-from tests.unit.program_checks import COMMAND, CONTAINER, PROVIDER, REMOTE_IMAGE, label, provider_ref
+from tests.unit.program_checks import COMMAND, CONTAINER, PROVIDER, REMOTE_IMAGE, input_sources, label, provider_ref
 from tests.unit.program_checks import image_id as image_id_of
 
 
@@ -33,6 +33,9 @@ def test_images_pulled_once_per_host_and_only_where_used(run):
     images = run.of_type(REMOTE_IMAGE)
     assert len({r.name for r in images}) == len(images)
     used = {(label(c, "kolla-ha.host"), c.inputs["image"]) for c in run.containers()}
+    # one-shot steps run an image by its id too
+    used |= {(c.name.split("-", 1)[0], line.split()[0]) for c in run.of_type(COMMAND)
+             for line in (c.inputs.get("create") or "").splitlines() if line.strip().startswith("sha256:")}
     for reg in images:
         host, image = reg.name.split("-image-")
         assert reg.inputs["name"] == inv.images.ref(image)
