@@ -40,8 +40,10 @@ def repository_layout(rotation: int, active_keys: int) -> dict[int, int]:
     """
     if rotation < 0:
         raise ValueError(f"a rotation counter is a whole number >= 0, not {rotation}")
-    if active_keys < 2:
-        raise ValueError("a key repository needs at least a staged and a primary key")
+    if active_keys < 3:
+        # With no secondary, the replicas rolled first would reject every token the
+        # others still issue under the old primary.
+        raise ValueError("a key repository needs a staged, a primary and a secondary key at least")
     layout = {0: rotation + 1}
     for age in range(active_keys - 1):
         generation = rotation - age

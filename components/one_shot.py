@@ -104,6 +104,8 @@ def run_script(step: OneShot, host: str, image_id: str) -> str:
         # A container left by an interrupted run: this run starts over.
         'docker rm -f "$name" >/dev/null 2>&1',
         " \\\n  ".join(create) + " >/dev/null || exit 1",
+        # (Without pipefail, which not every login shell has, a stream base64 cannot
+        # decode shows up as kolla_start's "config.json is missing" when the step runs.)
         'if ! base64 -d | docker cp - "$name:/"; then',
         '  docker rm -f "$name" >/dev/null',
         '  echo "kolla-ha: the config files of $name could not be copied into it" >&2',

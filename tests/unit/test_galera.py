@@ -10,7 +10,7 @@ from offline.program import is_secret_input, resolve, unwrap
 from tests.unit.layouts import layout_run, quick_run
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.program_checks import (
-    COMMAND, address, assert_kolla_container, assert_one_shot, assert_rolling_chain, changed_containers,
+    COMMAND, address, assert_kolla_container, assert_one_shot, changed_containers,
     containers, group, input_sources, one_shots, step_file, upload, uploads,
 )
 

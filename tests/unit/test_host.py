@@ -70,3 +70,7 @@ def test_volumes_are_named_per_host(run):
         users = [c for c in run.containers() if label(c, "kolla-ha.host") == host
                  and any(v.get("volumeName") == volume for v in c.inputs.get("volumes") or [])]
         assert users, f"{reg.name} is used by no container on {host}"
+        # containers name the volume and wait for it; none takes an input from it
+        for user in users:
+            assert reg.name in user.depends_on()
+            assert not [k for k, srcs in input_sources(user).items() if reg.name in srcs]
