@@ -17,6 +17,7 @@ import pulumi_command as command
 from components.defaults import PORTS
 from components.host import HostNode
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.lb_membership import lb_membership
 from components.one_shot import OneShot, one_shot_step
 from components.passwords import Passwords
 from components.rendering import render, sql_string
@@ -33,6 +34,8 @@ class GaleraArgs:
     settings: Mapping[str, Any]
     passwords: Passwords
     vip: str
+    # Internal addresses of the HAProxy hosts, where a node is drained before it stops.
+    loadbalancers: Sequence[str] = ()
 
 
 def render_node_files(node: Any, members: Sequence[Any], settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
@@ -97,6 +100,7 @@ class GaleraCluster(pulumi.ComponentResource):
             monitor_password=args.passwords.password("galera_monitor_password"),
         )
         first = args.members[0]
+        stats_password = args.passwords.password("haproxy_stats_password")
         self.containers: list[pulumi.Resource] = []
         self.clusterchecks: list[pulumi.Resource] = []
 
@@ -165,8 +169,11 @@ class GaleraCluster(pulumi.ComponentResource):
             )
             self.containers.append(node)
             self.clusterchecks.append(clustercheck)
-            # The next node joins once this one is Synced and HAProxy can ask it so.
-            return clustercheck
+            # Clients' connections leave a node (HAProxy drains it, oslo.db recycles its
+            # pooled connections) before it stops. The next node is touched only once
+            # this one is Synced, its cluster check answers and HAProxy may use it again.
+            return lb_membership(host, "mariadb", node, args.loadbalancers, stats_password,
+                                 parent=self, after=[clustercheck])
 
         rollout = roll(args.members, member)
         last: pulumi.Resource = rollout.ready

@@ -1,4 +1,7 @@
-"""An API replica's place in every HAProxy: drained before its container goes away.
+"""A replica's place in every HAProxy: drained before its container goes away.
+
+Used for every API replica and every Galera node (whose backend has one active server
+and backups: draining the writer moves new connections to a backup before it stops).
 
 Stopping a replica that HAProxy still sends requests to costs clients errors: requests
 already queued on its socket fail with 502 until the health checks notice (seconds).
@@ -89,8 +92,10 @@ def lb_membership(
     loadbalancers: Sequence[str],
     stats_password: pulumi.Output[str],
     parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource] = (),
 ) -> command.remote.Command:
-    """The command that brackets `container` as server `host` of HAProxy backend `backend`."""
+    """The command that brackets `container` as server `host` of HAProxy backend `backend`;
+    its `ready` also waits for `after` (what else must serve before traffic returns)."""
     server = host.spec.name
     return command.remote.Command(
         f"{server}-{backend}-lb-member",
@@ -105,5 +110,6 @@ def lb_membership(
         # everything the container depends on, for nothing).
         triggers=[container.id],  # type: ignore[attr-defined]
         logging="none",
-        opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["stdout", "stderr"]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after),
+                                    additional_secret_outputs=["stdout", "stderr"]),
     )

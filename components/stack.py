@@ -71,7 +71,8 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.database = GaleraCluster(
             "galera",
-            GaleraArgs(members("database"), inv.tier("galera"), self.passwords, inv.internal_vip),
+            GaleraArgs(members("database"), inv.tier("galera"), self.passwords, inv.internal_vip,
+                       loadbalancers=[h.spec.address for h in members("loadbalancer")]),
             opts=child,
         )
         self.messaging = RabbitMQCluster(

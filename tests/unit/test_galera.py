@@ -65,22 +65,38 @@ def test_first_node_waits_for_bootstrap_and_joiners_roll_one_by_one(run):
     nodes = containers(run, "mariadb")
     checks = containers(run, "mariadb_clustercheck")
     assert nodes[db[0]].depends_on() == [f"{db[0]}-mariadb_bootstrap", f"{db[0]}-volume-mariadb"]
-    # A joiner starts once the previous node is Synced and its cluster check answers.
+    # A joiner starts once the previous node is Synced, its cluster check answers and
+    # HAProxy may send it connections again.
     for prev, host in zip(db, db[1:]):
-        assert nodes[host].depends_on() == [f"{prev}-mariadb_clustercheck", f"{host}-volume-mariadb"]
+        assert nodes[host].depends_on() == [f"{prev}-mariadb-lb-member", f"{host}-volume-mariadb"]
     for host, check in checks.items():
         assert check.depends_on() == [f"{host}-mariadb"]
+        member = run.named(f"{host}-mariadb-lb-member")
+        assert member.depends_on() == [f"{host}-mariadb_clustercheck"]
+        assert input_sources(member)["triggers"] == {f"{host}-mariadb"}
     # Ordering only: no node's inputs come from the bootstrap step or another node.
     for node in nodes.values():
         assert not {src for srcs in input_sources(node).values() for src in srcs} & (
             {f"{h}-mariadb" for h in db} | {f"{db[0]}-mariadb_bootstrap"})
 
 
+def test_every_node_is_drained_in_every_haproxy_before_it_stops(run):
+    from components.lb_membership import drain_script, ready_script
+
+    balancers = [address(run, h) for h in group(run, "loadbalancer")]
+    for host in group(run, "database"):
+        member = run.named(f"{host}-mariadb-lb-member")
+        assert unwrap(member.inputs["connection"])["host"] == address(run, host)
+        assert member.inputs["delete"] == drain_script(balancers, "mariadb", host)
+        assert member.inputs["create"] == ready_script(balancers, "mariadb", host)
+        assert is_secret_input(member.inputs["stdin"])
+
+
 def test_bootstrap_finish_restarts_only_a_node_still_running_as_bootstrapper(run):
     db = group(run, "database")
     finish = run.named("galera-bootstrap-finish")
     assert finish.type == COMMAND
-    assert finish.depends_on() == [f"{db[-1]}-mariadb_clustercheck"]
+    assert finish.depends_on() == [f"{db[-1]}-mariadb-lb-member"]
     assert unwrap(finish.inputs["connection"])["host"] == address(run, db[0])
     # A changed input runs the same script again (no `update`): it must be a no-op then.
     assert "update" not in finish.inputs and "triggers" not in finish.inputs
@@ -124,7 +140,7 @@ def test_bootstrap_finish_script_restarts_a_bootstrapper_and_leaves_a_member_alo
 def test_root_password_is_set_over_the_socket_after_the_cluster_formed(run):
     db = group(run, "database")
     root = run.named("galera-root-password")
-    last = "galera-bootstrap-finish" if len(db) > 1 else f"{db[0]}-mariadb_clustercheck"
+    last = "galera-bootstrap-finish" if len(db) > 1 else f"{db[0]}-mariadb-lb-member"
     assert root.depends_on() == [last]
     assert unwrap(root.inputs["connection"])["host"] == address(run, db[0])
     assert root.inputs["create"] == "docker exec -i mariadb mysql\n"
@@ -142,7 +158,7 @@ def test_single_node_has_no_bootstrap_finish():
     assert not [r for r in result.registrations if r.name == "galera-bootstrap-finish"]
     assert list(containers(result, "mariadb")) == ["ctl2"]
     assert list(one_shots(result, "mariadb_bootstrap")) == ["ctl2"]
-    assert result.named("galera-root-password").depends_on() == ["ctl2-mariadb_clustercheck"]
+    assert result.named("galera-root-password").depends_on() == ["ctl2-mariadb-lb-member"]
 
 
 def test_gcache_change_touches_only_mariadb_uploads_and_re_runs_the_bootstrap_step():

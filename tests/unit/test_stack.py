@@ -33,7 +33,7 @@ def test_container_and_command_count_follows_the_groups(run):
         1 + 2  # mariadb bootstrap step, galera-bootstrap-finish, galera-root-password
         + 6 * 2 + 5 + 1  # db_create + bootstrap for six services, register for five, credential migrate
         + size["loadbalancer"]  # haproxy-config
-        + 7 * size["control"]  # an lb-member per API replica
+        + 7 * size["control"] + size["database"]  # an lb-member per API replica and Galera node
         + len(set(inv.groups["loadbalancer"]) | set(inv.groups["messaging"]))  # host preparation
     )
     assert len(run.of_type(COMMAND)) == commands
@@ -54,7 +54,7 @@ def test_on_options_sees_every_resource_once_and_only_in_its_own_run():
     mariadb = next(o for t, n, o in seen if n == "ctl2-mariadb")
     assert mariadb.delete_before_replace is True
     assert [d._name for d in mariadb.depends_on] == [  # pylint: disable=protected-access
-        "ctl1-mariadb_clustercheck", "ctl2-volume-mariadb"]
+        "ctl1-mariadb-lb-member", "ctl2-volume-mariadb"]
     count = len(seen)
     quick_run(*make_config(3))
     assert len(seen) == count, "a recorder leaked into the next run"
