@@ -2,13 +2,15 @@
 hosts and print hosts, resources, dependency edges, seconds and peak memory per size.
 
     python3 -m benchmarks.program_scale [--sizes 3,9,27,81] [--repeat 3] [--plot docs/program-scale.png]
+        [--save rows.json] [--baseline earlier-rows.json]
 
 The layout is a cloud's, not a lab's: the API services (the default catalogue) and
 memcached on every host, Galera, RabbitMQ and the load balancers on the first three.
 Every measurement runs in a fresh Python process, as each `pulumi up` does: runs that
 share a process share the SDK's root stack and slow down with every run, which would
 be measuring the harness. Figures, not pass/fail: the numbers go into the README and
-reports, not into timed tests.
+reports, not into timed tests. Seconds are wall-clock; CPU seconds are the process's own,
+which is the fairer figure on a machine other work shares.
 """
 from __future__ import annotations
 
@@ -88,24 +90,31 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, baseline: list[dict[str, Any]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     resources = [r["resources"] for r in rows]
-    left.plot(resources, [r["seconds"] for r in rows], "o-", label="measured")
-    per_resource = rows[0]["seconds"] / rows[0]["resources"]
+    if baseline:
+        left.plot([r["resources"] for r in baseline], [r["seconds"] for r in baseline], "x:", color="tab:red",
+                  label="before (wall)")
+    left.plot(resources, [r["seconds"] for r in rows], "o-", label="wall")
+    left.plot(resources, [r["cpu_seconds"] for r in rows], "s-", label="CPU")
+    per_resource = rows[0]["cpu_seconds"] / rows[0]["resources"]
     left.plot(resources, [per_resource * n for n in resources], "--", color="grey",
-              label=f"linear from {rows[0]['hosts']} hosts")
+              label=f"CPU, linear from {rows[0]['hosts']} hosts")
     left.set_xlabel("resources")
     left.set_ylabel("seconds to evaluate the program")
     left.legend()
     for r in rows:
-        left.annotate(f"{r['hosts']} hosts", (r["resources"], r["seconds"]),
+        left.annotate(f"{r['hosts']} hosts", (r["resources"], r["cpu_seconds"]),
                       textcoords="offset points", xytext=(4, -12), fontsize=8)
+    if baseline:
+        right.plot([r["resources"] for r in baseline], [r["edges"] for r in baseline], "x:", color="tab:red",
+                   label="dependency edges before")
     right.plot(resources, [r["edges"] for r in rows], "o-", label="dependency edges")
     right.plot(resources, [r["peak_rss_mib"] for r in rows], "s-", label="peak RSS (MiB)")
     right.set_xlabel("resources")
@@ -121,6 +130,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="3,9,27,81")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--plot", type=Path, help="write the figure here (PNG)")
+    parser.add_argument("--save", type=Path, help="write the rows here (JSON), for a later --baseline")
+    parser.add_argument("--baseline", type=Path, help="rows of an earlier run (JSON) to draw for comparison")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
@@ -136,8 +147,10 @@ def main() -> None:
         f"{last['seconds'] / first['seconds']:.1f} x the seconds "
         f"({last['cpu_seconds'] / first['cpu_seconds']:.1f} x the CPU seconds)"
     )
+    if args.save:
+        args.save.write_text(json.dumps(rows, indent=1))
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, json.loads(args.baseline.read_text()) if args.baseline else None)
         print(f"figure: {args.plot}")
 
 

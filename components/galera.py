@@ -122,7 +122,8 @@ class GaleraCluster(pulumi.ComponentResource):
                         command="/usr/local/bin/galera_bootstrap",
                         files=files(["my.cnf", "galera_bootstrap"]),
                         volumes=[DATA_VOLUME],
-                        permissions=PERMISSIONS,
+                        # No recursive chown: the script owns what it creates, and a
+                        # re-run (a changed my.cnf) must not walk a live datadir.
                     ),
                     parent=self,
                     depends_on=waits_on,

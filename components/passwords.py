@@ -55,8 +55,8 @@ ROTATION_RULES: tuple[RotationRule, ...] = (
                  "the first restarted broker loads the new password for the whole cluster before the "
                  "service's replicas have it: their reconnects are refused until each is replaced"),
     RotationRule(r"[a-z]+_keystone_password", "disruptive",
-                 "the register step sets the new password, which revokes the service user's tokens, "
-                 "before the replicas roll: each old replica fails to validate tokens until replaced"),
+                 "the replicas roll with the new password before the register step sets it in keystone "
+                 "(after the last replica): each rolled replica fails to validate tokens until then"),
     RotationRule(r"horizon_secret_key", "disruptive",
                  "it signs dashboard sessions: everybody logged in to the dashboard is logged out"),
     RotationRule(r"rabbitmq_erlang_cookie", "refused",

@@ -67,8 +67,8 @@ class ServiceConfig:
     # rotation (still in use by replicas not yet rolled).
     db_user: str
     previous_db_user: str | None
+    # The key repositories' files, identical for every replica and step.
     key_files: tuple[KollaFile, ...]
-    key_rotations: Mapping[str, int]
 
     def context(self, node: Any, secrets: Mapping[str, str]) -> dict[str, Any]:
         """Everything a service's templates may read, secrets already unwrapped."""
@@ -158,6 +158,7 @@ def service_config(
         secret_inputs["transport_url"] = transport_url
     for extra in spec.secrets:
         secret_inputs[extra.name] = pw.password(extra.name, length=extra.length, special=extra.special)
+    # keystone.fernet_rotation, keystone.credential_rotation: see README, Day-2 operations.
     rotations = {
         repo.name: int(optional_setting(inv.tier, spec.short, f"{repo.name}_rotation", 0))
         for repo in spec.key_repositories
@@ -171,5 +172,4 @@ def service_config(
         db_user=database_user(spec.short, db_generation),
         previous_db_user=database_user(spec.short, db_generation - 1) if db_generation else None,
         key_files=tuple(key_repository_files(spec, pw, rotations)),
-        key_rotations=rotations,
     )
