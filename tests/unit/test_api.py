@@ -2,20 +2,19 @@
 steps, rendered configs, key repositories."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import configparser
-import gc
 import json
 import re
 import subprocess
+import sys
 import urllib.parse
 
 import pytest
 
 from components.catalog import CATALOG
 from components.lb_membership import drain_script, ready_script
-from offline.program import RecordingMocks, is_secret_input, resolve, run_program, unwrap
+from offline.program import ROOT, is_secret_input, resolve, unwrap
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import accept_day2_keys, layout_run, quick_run
 from tests.unit.program_checks import (
@@ -274,40 +273,39 @@ def test_register_script_points_the_catalogue_at_the_vip(run):
     assert len(calls) == 8, calls  # project, user, password, role, service, 3 endpoints
 
 
+FAILING_RUN = """
+import json, sys
+from offline.program import RecordingMocks, Registration, run_program
+from tests.unit.inventory_fixtures import make_config
+
 class FailingStepMocks(RecordingMocks):
-    """Hosts on which one one-shot step exits 1: its command fails, as pulumi-command's
-    create does for a non-zero exit."""
-
-    def __init__(self, failing: str) -> None:
-        super().__init__()
-        self.failing = failing
-
-    def new_resource(self, args):  # type: ignore[no-untyped-def]
-        if args.name == self.failing:
-            self.registrations.append(type(self.registrations[0])(args.typ, args.name, dict(args.inputs), args.provider))
+    # The host on which one one-shot step exits 1: its command fails, as
+    # pulumi-command's create does for a non-zero exit.
+    def new_resource(self, args):
+        if args.name == sys.argv[1]:
+            self.registrations.append(Registration(args.typ, args.name, {}, args.provider))
             raise RuntimeError(f"one-shot step {args.name} exited with 1")
         return super().new_resource(args)
 
+raw, keys = make_config(3, enabled_services=["keystone", "glance-api"])
+mocks = FailingStepMocks()
+error = ""
+try:
+    run_program(raw, keys, mocks=mocks)
+except Exception as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "names": [r.name for r in mocks.registrations]}))
+"""
+
 
 def test_a_failed_one_shot_step_stops_everything_that_needs_it() -> None:
-    raw, secret_keys = make_config(3, enabled_services=["keystone", "glance-api"])
-    mocks = FailingStepMocks("ctl1-keystone_bootstrap")
-    error = ""
-    try:
-        run_program(raw, secret_keys, mocks=mocks)
-    except Exception as exc:  # noqa: BLE001 (the failure is what is tested)
-        error = str(exc)
-    # The outputs of the failed step never resolve; asyncio reports each one when it is
-    # collected, which is expected here and only noise. (The loop is the one the run used.)
-    loop = asyncio.get_event_loop()
-    handler = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, _context: None)
-    try:
-        gc.collect()
-    finally:
-        loop.set_exception_handler(handler)
-    assert "keystone_bootstrap exited with 1" in error
-    names = {r.name for r in mocks.registrations}
+    # In its own process: the failed run's outputs never resolve, and asyncio reports
+    # each of them when it is collected.
+    done = subprocess.run([sys.executable, "-c", FAILING_RUN, "ctl1-keystone_bootstrap"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "keystone_bootstrap exited with 1" in result["error"]
+    names = set(result["names"])
     assert "ctl1-keystone_bootstrap" in names
     # no keystone replica, and no catalogue entry of glance
     assert not {"ctl1-keystone", "ctl2-keystone", "ctl3-keystone", "ctl1-glance_register"} & names
