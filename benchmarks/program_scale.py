@@ -99,8 +99,8 @@ def plot(rows: list[dict[str, Any]], path: Path, baseline: list[dict[str, Any]] 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     resources = [r["resources"] for r in rows]
     if baseline:
-        left.plot([r["resources"] for r in baseline], [r["seconds"] for r in baseline], "x:", color="tab:red",
-                  label="before (wall)")
+        left.plot([r["resources"] for r in baseline], [r["cpu_seconds"] for r in baseline], "x:", color="tab:red",
+                  label="baseline, CPU")
     left.plot(resources, [r["seconds"] for r in rows], "o-", label="wall")
     left.plot(resources, [r["cpu_seconds"] for r in rows], "s-", label="CPU")
     per_resource = rows[0]["cpu_seconds"] / rows[0]["resources"]
@@ -114,7 +114,7 @@ def plot(rows: list[dict[str, Any]], path: Path, baseline: list[dict[str, Any]] 
                       textcoords="offset points", xytext=(4, -12), fontsize=8)
     if baseline:
         right.plot([r["resources"] for r in baseline], [r["edges"] for r in baseline], "x:", color="tab:red",
-                   label="dependency edges before")
+                   label="dependency edges, baseline")
     right.plot(resources, [r["edges"] for r in rows], "o-", label="dependency edges")
     right.plot(resources, [r["peak_rss_mib"] for r in rows], "s-", label="peak RSS (MiB)")
     right.set_xlabel("resources")

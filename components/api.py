@@ -19,7 +19,7 @@ from components.catalog import ApiSpec
 from components.host import HostNode
 from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaService, service_container
-from components.lb_membership import lb_membership
+from components.lb_membership import lb_membership, stats_credentials
 from components.loadbalancer import Backend, ProxiedService
 from components.passwords import Passwords
 from components.rolling import roll
@@ -63,7 +63,7 @@ class ApiService(pulumi.ComponentResource):
         first = args.members[0]
         steps = before_rollout_steps(config, first, args.infrastructure, parent=self)
         api = inv.tier("api")
-        stats_password = pw.password("haproxy_stats_password")
+        credentials = stats_credentials(pw.password("haproxy_stats_password"))
         self.containers: list[pulumi.Resource] = []
 
         def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
@@ -89,7 +89,7 @@ class ApiService(pulumi.ComponentResource):
             )
             self.containers.append(container)
             # The next replica is replaced only once this one is back in every HAProxy.
-            return lb_membership(host, spec.container, container, args.loadbalancers, stats_password, parent=self)
+            return lb_membership(host, spec.container, container, args.loadbalancers, credentials, parent=self)
 
         after = [steps[-1]] if steps else list(args.infrastructure)
         rollout = roll(args.members, member, after=[*after, *args.runtime])

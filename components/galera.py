@@ -17,7 +17,7 @@ import pulumi_command as command
 from components.defaults import PORTS
 from components.host import HostNode
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
-from components.lb_membership import lb_membership
+from components.lb_membership import lb_membership, stats_credentials
 from components.one_shot import OneShot, one_shot_step
 from components.passwords import Passwords
 from components.rendering import render, sql_string
@@ -100,7 +100,7 @@ class GaleraCluster(pulumi.ComponentResource):
             monitor_password=args.passwords.password("galera_monitor_password"),
         )
         first = args.members[0]
-        stats_password = args.passwords.password("haproxy_stats_password")
+        credentials = stats_credentials(args.passwords.password("haproxy_stats_password"))
         self.containers: list[pulumi.Resource] = []
         self.clusterchecks: list[pulumi.Resource] = []
 
@@ -173,7 +173,7 @@ class GaleraCluster(pulumi.ComponentResource):
             # Clients' connections leave a node (HAProxy drains it, oslo.db recycles its
             # pooled connections) before it stops. The next node is touched only once
             # this one is Synced, its cluster check answers and HAProxy may use it again.
-            return lb_membership(host, "mariadb", node, args.loadbalancers, stats_password,
+            return lb_membership(host, "mariadb", node, args.loadbalancers, credentials,
                                  parent=self, after=[clustercheck])
 
         rollout = roll(args.members, member)

@@ -85,12 +85,18 @@ def drain_script(loadbalancers: Sequence[str], backend: str, server: str) -> str
     ]) + "\n"
 
 
+def stats_credentials(stats_password: pulumi.Output[str]) -> pulumi.Output[str]:
+    """What a membership command reads on stdin: the stats password, one line. Made once
+    per tier and shared by its members."""
+    return pulumi.Output.secret(stats_password.apply(lambda pw: pw + "\n"))
+
+
 def lb_membership(
     host: HostNode,
     backend: str,
     container: pulumi.Resource,
     loadbalancers: Sequence[str],
-    stats_password: pulumi.Output[str],
+    credentials: pulumi.Output[str],
     parent: pulumi.Resource,
     after: Sequence[pulumi.Resource] = (),
 ) -> command.remote.Command:
@@ -103,7 +109,7 @@ def lb_membership(
         create=ready_script(loadbalancers, backend, server),
         delete=drain_script(loadbalancers, backend, server),
         # The password travels on stdin, which pulumi-command feeds to delete as well.
-        stdin=pulumi.Output.secret(stats_password.apply(lambda pw: pw + "\n")),
+        stdin=credentials,
         # The container's id: a new container means a new membership, drained first.
         # It is also what orders this command after the container (no depends_on
         # besides: a second edge to the same container costs the SDK a second walk of
