@@ -32,6 +32,14 @@ def generation_secret(prefix: str, generation: int) -> str:
     return f"{prefix}_{index}"
 
 
+def made_as_bytes(generation: int) -> bool:
+    """Whether key `generation` keeps the RandomBytes resource the first deploys made it
+    with (changing its resource would change the key). Later generations are made so
+    that the key is nowhere in the state in plain text (Passwords.fernet_key); two
+    rotations retire the first ones."""
+    return generation < 2
+
+
 def repository_layout(rotation: int, active_keys: int) -> dict[int, int]:
     """File number -> key generation held there, at rotation `rotation`.
 

@@ -153,14 +153,25 @@ class Passwords(pulumi.ComponentResource):
             self._made[name] = pulumi.Output.secret(generated.result)
         return self._made[name]
 
-    def fernet_key(self, name: str) -> pulumi.Output[str]:
+    def fernet_key(self, name: str, as_bytes: bool = False) -> pulumi.Output[str]:
         """A Fernet key (32 random bytes, url-safe base64), generated once. Keys are
-        rotated by using new names (components/key_repository.py), never new values."""
+        rotated by using new names (components/key_repository.py), never new values.
+
+        Made as 43 random characters of the url-safe base64 alphabet (and the padding):
+        that decodes to 32 random bytes, and a RandomPassword's result is a secret in
+        the state. `as_bytes` keeps the RandomBytes the first keys of a stack were made
+        with: pulumi-random gives a RandomBytes the key itself as its resource id, in
+        plain text in the state (provider/resources.go, computeRandomBytesID).
+        """
         if name in self._given:
             return pulumi.Output.secret(self._given[name])
         if name not in self._made:
-            raw = random.RandomBytes(name, length=32, opts=pulumi.ResourceOptions(parent=self))
-            self._made[name] = pulumi.Output.secret(
-                raw.base64.apply(lambda b: b.replace("+", "-").replace("/", "_"))
-            )
+            opts = pulumi.ResourceOptions(parent=self)
+            if as_bytes:
+                raw = random.RandomBytes(name, length=32, opts=opts)
+                key = raw.base64.apply(lambda b: b.replace("+", "-").replace("/", "_"))
+            else:
+                chars = random.RandomPassword(name, length=43, special=True, override_special="-_", opts=opts)
+                key = chars.result.apply(lambda r: r + "=")
+            self._made[name] = pulumi.Output.secret(key)
         return self._made[name]

@@ -15,7 +15,7 @@ import pulumi
 from components.catalog import ApiSpec
 from components.defaults import PORTS
 from components.inventory import Inventory
-from components.key_repository import generation_secret, repository_layout
+from components.key_repository import generation_secret, made_as_bytes, repository_layout
 from components.kolla import KollaFile
 from components.passwords import Passwords, database_user
 from components.rendering import render
@@ -131,7 +131,8 @@ def key_repository_files(spec: ApiSpec, pw: Passwords, rotations: Mapping[str, i
         layout = repository_layout(rotations[repo.name], repo.active_keys)
         files += [
             KollaFile(f"{repo.name}-{index}", f"{repo.path}/{index}", spec.owner, "0600",
-                      pw.fernet_key(generation_secret(f"{spec.short}_{repo.name}_key", generation)))
+                      pw.fernet_key(generation_secret(f"{spec.short}_{repo.name}_key", generation),
+                                    as_bytes=made_as_bytes(generation)))
             for index, generation in sorted(layout.items())
         ]
     return files

@@ -244,9 +244,17 @@ def test_three_rotations_keep_three_keys_and_drop_the_oldest(monkeypatch):
         assert current[max(current)] == previous[0]                  # staged becomes primary
         assert current[max(current) - 1] == previous[max(previous)]  # primary becomes secondary
     # Keys no longer in any repository are no longer declared (Pulumi deletes them).
-    generated = {r.name for r in runs[3].registrations if r.type == "random:index/randomBytes:RandomBytes"}
+    generated = {r.name: r for r in runs[3].registrations if r.type.startswith("random:")}
     assert {g for g in generated if "fernet" in g} == {"keystone_fernet_key_3", "keystone_fernet_key_4",
                                                       "keystone_fernet_key_2"}
+    # Keys made after the first two are RandomPasswords (a RandomBytes' id is its value,
+    # in plain text in the state): 43 url-safe base64 characters and the padding.
+    for name in ("keystone_fernet_key_2", "keystone_fernet_key_3", "keystone_fernet_key_4"):
+        assert generated[name].type == "random:index/randomPassword:RandomPassword"
+        assert generated[name].inputs["length"] == 43 and generated[name].inputs["overrideSpecial"] == "-_"
+    assert {r.type for r in runs[0].registrations if "fernet" in r.name} == {"random:index/randomBytes:RandomBytes"}
+    for key in layouts[3].values():
+        assert len(key) == 44 and len(base64.urlsafe_b64decode(key)) == 32
 
 
 def test_a_credential_rotation_re_encrypts_after_the_last_replica(monkeypatch):
