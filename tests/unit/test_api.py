@@ -18,7 +18,8 @@ from offline.program import ROOT, is_secret_input, resolve, unwrap
 from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import accept_day2_keys, layout_run, quick_run
 from tests.unit.program_checks import (
-    COMMAND, address, assert_kolla_container, assert_one_shot, assert_rolling_chain, containers, group,
+    COMMAND, address, assert_kolla_container, assert_one_shot, assert_rolling_chain, changed_containers, containers,
+    group,
     input_sources, one_shots, step_file, step_files, upload, uploads, waits_for,
 )
 
@@ -339,12 +340,17 @@ def test_steps_are_commands_that_run_again_with_new_config_instead_of_being_repl
         assert unwrap(one_shots(after, step)["ctl1"].inputs) == unwrap(one_shots(before, step)["ctl1"].inputs)
 
 
-def test_a_new_image_runs_the_steps_of_that_image_again():
+def test_a_new_image_replaces_that_service_alone_after_its_schema_step_ran_again():
     before = layout_run("3-hosts")
     raw, keys = make_config(3, images={"overrides": {"glance-api": "registry.example.com/kolla-ha/glance-api:2"}})
     after = quick_run(raw, keys)
+    # Under mocks the image id follows the image's name, as a pull of another tag does.
+    assert changed_containers(before, after) == {f"ctl{i}-glance_api" for i in (1, 2, 3)}
     assert one_shots(after, "glance_bootstrap")["ctl1"].inputs["create"] != one_shots(before, "glance_bootstrap")["ctl1"].inputs["create"]
-    assert one_shots(after, "glance_db_create")["ctl1"].inputs == one_shots(before, "glance_db_create")["ctl1"].inputs
+    assert unwrap(one_shots(after, "glance_db_create")["ctl1"].inputs) == unwrap(one_shots(before, "glance_db_create")["ctl1"].inputs)
+    changed_commands = {r.name for r in after.of_type(COMMAND)
+                        if unwrap(r.inputs) != unwrap(before.named(r.name).inputs)}
+    assert changed_commands == {"ctl1-glance_bootstrap"}
 
 
 @pytest.mark.parametrize("container", list(SERVICES))

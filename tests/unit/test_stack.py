@@ -308,3 +308,23 @@ def test_a_refused_rotation_stops_the_program_before_any_resource(monkeypatch):
     with pytest.raises(InventoryError, match="keepalived_password"):
         run_program(raw, keys, mocks=mocks)
     assert mocks.registrations == []
+
+
+def test_removing_the_first_host_moves_the_steps_and_restarts_no_writer():
+    """Scale-in of a live host: the steps move to the next host of their group (and find
+    their work done), the writer's finishing command does nothing new, and what no
+    longer lists the host is all that changes."""
+    before = layout_run("5-hosts")
+    raw, keys = make_config(5)
+    raw["hosts"] = raw["hosts"][1:]
+    for g in raw["groups"]:
+        raw["groups"][g] = [h for h in raw["groups"][g] if h != "ctl1"]
+    raw["groups"]["database"] = ["ctl2", "ctl3", "ctl4"]
+    after = quick_run(raw, keys)
+    assert set(one_shots(after, "mariadb_bootstrap")) == {"ctl2"}
+    assert set(one_shots(after, "keystone_bootstrap")) == {"ctl2"}
+    finish_before, finish_after = before.named("galera-bootstrap-finish"), after.named("galera-bootstrap-finish")
+    assert finish_after.inputs["create"] == finish_before.inputs["create"]
+    assert unwrap(finish_after.inputs["connection"])["host"] == "10.0.0.12"
+    # nothing of ctl1 is declared any more: Pulumi deletes it after the rest is done
+    assert not [r.name for r in after.registrations if r.name.startswith("ctl1-")]
