@@ -252,6 +252,11 @@ CATALOG: dict[str, ApiSpec] = {
     )
 }
 
+# The identity service: every other service registers in its catalogue, with the
+# openstack client its image carries.
+IDENTITY = "keystone"
+CLIENT_IMAGE = "keystone"
+
 DEFAULT_ENABLED: tuple[str, ...] = (
     "keystone",
     "glance-api",

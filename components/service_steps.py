@@ -19,6 +19,7 @@ from typing import Sequence
 
 import pulumi
 
+from components.catalog import CLIENT_IMAGE
 from components.defaults import PORTS
 from components.host import HostNode
 from components.kolla import KollaFile
@@ -104,7 +105,7 @@ def after_rollout_steps(
             first,
             OneShot(
                 name=f"{spec.short}_register",
-                image="keystone",
+                image=CLIENT_IMAGE,
                 command="/usr/local/bin/register.sh",
                 files=[KollaFile("register.sh", "/usr/local/bin/register.sh", "root", "0700", script)],
             ),

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import pulumi
 
 from components.api import ApiService, ApiServiceArgs, haproxy_section
-from components.catalog import CATALOG, deploy_order
+from components.catalog import CATALOG, IDENTITY, deploy_order
 from components.galera import GaleraArgs, GaleraCluster
 from components.host import HostNode, HostPrep
 from components.inventory import Inventory
@@ -86,7 +86,7 @@ class ControlPlane(pulumi.ComponentResource):
         infrastructure = [self.database.ready, self.loadbalancer.ready]
         for name in deploy_order(inv.enabled_services):
             spec = CATALOG[name]
-            keystone = self.services.get("keystone")
+            keystone = self.services.get(IDENTITY)
             self.services[name] = ApiService(
                 name,
                 ApiServiceArgs(
