@@ -21,6 +21,33 @@ class ConfigFile:
 
 
 @dataclass(frozen=True)
+class GeneratedSecret:
+    """A secret one service's templates read under its own name (the common ones, such as
+    the database and keystone passwords, every service gets)."""
+
+    name: str
+    length: int = 32
+    special: bool = True
+
+
+@dataclass(frozen=True)
+class KeyRepository:
+    """A Fernet key repository every replica holds identically (components/key_repository.py).
+
+    Its keys are the secrets `<service>_<name>_key_<n>`; the tier setting
+    `<service>.<name>_rotation` is its rotation counter.
+    """
+
+    name: str
+    path: str
+    # staged + primary + secondaries, as keystone's max_active_keys counts them
+    active_keys: int = 3
+    # Run once every replica holds a new primary key: re-encrypts what the old one did,
+    # so the next rotation may drop it.
+    migrate: str | None = None
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     name: str
     image: str
@@ -43,6 +70,11 @@ class ApiSpec:
     wsgi: str | None = None
     # Further databases the service owns besides `database` (nova: api and cell0).
     extra_databases: tuple[str, ...] = ()
+    # The one-shot step after the database exists: its schema (and, for keystone, the
+    # admin user and identity endpoints).
+    bootstrap_template: str = "openstack/db_sync.sh.j2"
+    secrets: tuple[GeneratedSecret, ...] = ()
+    key_repositories: tuple[KeyRepository, ...] = ()
 
     @property
     def short(self) -> str:
@@ -79,6 +111,15 @@ CATALOG: dict[str, ApiSpec] = {
                 _uwsgi("keystone", "keystone"),
             ),
             volumes=(("keystone_logs", "/var/log/keystone"),),
+            bootstrap_template="keystone/keystone_bootstrap.sh.j2",
+            key_repositories=(
+                KeyRepository("fernet", "/etc/keystone/fernet-keys"),
+                KeyRepository(
+                    "credential",
+                    "/etc/keystone/credential-keys",
+                    migrate="keystone-manage --config-file /etc/keystone/keystone.conf credential_migrate",
+                ),
+            ),
         ),
         ApiSpec(
             name="glance-api",
@@ -187,6 +228,7 @@ CATALOG: dict[str, ApiSpec] = {
                 ConfigFile("uwsgi/uwsgi.ini.j2", "/etc/openstack-dashboard/horizon-uwsgi.ini", "horizon", "0640"),
             ),
             depends_on=("keystone",),
+            secrets=(GeneratedSecret("horizon_secret_key", length=50),),
         ),
         ApiSpec(
             name="swift-proxy-server",
@@ -202,9 +244,18 @@ CATALOG: dict[str, ApiSpec] = {
                 ConfigFile("swift/swift.conf.j2", "/etc/swift/swift.conf", "swift", "0640"),
             ),
             depends_on=("keystone",),
+            secrets=(
+                GeneratedSecret("swift_hash_path_suffix", special=False),
+                GeneratedSecret("swift_hash_path_prefix", special=False),
+            ),
         ),
     )
 }
+
+# The identity service: every other service registers in its catalogue, with the
+# openstack client its image carries.
+IDENTITY = "keystone"
+CLIENT_IMAGE = "keystone"
 
 DEFAULT_ENABLED: tuple[str, ...] = (
     "keystone",

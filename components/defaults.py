@@ -163,6 +163,25 @@ class GlanceTunables(ConfigModel):
                             "`swift` (needs swift-proxy-server) or `rbd`")
 
 
+class KeystoneTunables(ConfigModel):
+    # Counters, not schedules: raising one by one rolls a new key repository over the
+    # replicas (README, Day-2 operations); a counter is never lowered.
+    fernet_rotation: Annotated[int, Field(ge=0)] = Field(
+        0, description="token key rotations so far; raise by one to rotate (at most once per token "
+                       "lifetime, each `up` finished before the next), never lower")
+    credential_rotation: Annotated[int, Field(ge=0)] = Field(
+        0, description="credential key rotations so far; raise by one to rotate, never lower")
+
+
+class PasswordsTunables(ConfigModel):
+    rotations: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="generated secret -> rotations so far; raise a count by one to rotate that secret "
+                    "(README, Day-2 operations, says which rotate without client errors)",
+        json_schema_extra={"expected": "a mapping of generated secret names to whole numbers >= 0"},
+    )
+
+
 TIER_MODELS: dict[str, type[ConfigModel]] = {
     "galera": GaleraTunables,
     "rabbitmq": RabbitMQTunables,
@@ -173,6 +192,8 @@ TIER_MODELS: dict[str, type[ConfigModel]] = {
     "neutron": NeutronTunables,
     "cinder": CinderTunables,
     "glance": GlanceTunables,
+    "keystone": KeystoneTunables,
+    "passwords": PasswordsTunables,
 }
 
 # The defaults as the plain mappings components and templates read.

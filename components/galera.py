@@ -1,9 +1,10 @@
 """MariaDB Galera: synchronous multi-master, used through HAProxy as a single writer.
 
-First deploy: a one-shot container initialises the first node and leaves a marker so
-that node's first start forms the cluster; the other nodes then join one at a time,
-each only after the previous one is Synced (health check = galera_clustercheck).
-Finally the first node is restarted so no node keeps running as a bootstrapper.
+First deploy: a one-shot step initialises the first node and leaves a marker so that
+node's first start forms the cluster; the other nodes then join one at a time, each only
+after the previous one is Synced (health check = galera_clustercheck). Then the first
+node is restarted so no node keeps running as a bootstrapper, and root's password is
+set from the stack's secret (which is how that secret rotates).
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaFile, KollaService, one_shot_container, service_container
+from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.lb_membership import lb_membership, stats_credentials
+from components.one_shot import OneShot, one_shot_step
 from components.passwords import Passwords
-from components.rendering import render
+from components.rendering import render, sql_string
+from components.rolling import roll
 
 IMAGE = "mariadb-server"
 DATA_VOLUME = ("mariadb", "/var/lib/mysql")
@@ -30,6 +34,8 @@ class GaleraArgs:
     settings: Mapping[str, Any]
     passwords: Passwords
     vip: str
+    # Internal addresses of the HAProxy hosts, where a node is drained before it stops.
+    loadbalancers: Sequence[str] = ()
 
 
 def render_node_files(node: Any, members: Sequence[Any], settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
@@ -53,66 +59,76 @@ _DESTS = {
 }
 
 
-def restart_when_healthy(container: str) -> str:
-    """Shell that restarts a container and waits until Docker reports it healthy."""
-    return (
-        f"docker restart {container} >/dev/null && "
-        "for i in $(seq 1 150); do "
-        f"s=$(docker inspect -f '{{{{.State.Health.Status}}}}' {container}); "
-        '[ "$s" = healthy ] && exit 0; sleep 2; done; '
-        f"echo '{container} did not become healthy after restart' >&2; exit 1"
-    )
+def finish_bootstrap_script(container: str = "mariadb") -> str:
+    """Restart the node only while it still runs as the bootstrapper of a new cluster.
+
+    The check makes every run after the first one a no-op, whatever input changed (a
+    new host address, a new SSH key): the writer is never restarted again.
+    """
+    return "\n".join([
+        "set -eu",
+        f"args=$(docker exec {container} cat /proc/1/cmdline 2>/dev/null | tr '\\0' ' ' || true)",
+        'case "$args" in',
+        "  *--wsrep-new-cluster*) ;;",
+        f'  *) echo "kolla-ha: {container} runs as an ordinary Galera member; nothing to do"; exit 0 ;;',
+        "esac",
+        f"docker restart -t 120 {container} >/dev/null",
+        "for i in $(seq 1 150); do",
+        f"  s=$(docker inspect -f '{{{{.State.Health.Status}}}}' {container})",
+        '  [ "$s" = healthy ] && exit 0',
+        "  sleep 2",
+        "done",
+        f"echo '{container} did not become healthy after restart' >&2",
+        "exit 1",
+    ]) + "\n"
+
+
+def root_password_sql(password: str) -> str:
+    """SQL that sets root@'%' to the stack's password, run over the node's own socket
+    (root@localhost authenticates by unix_socket, so it needs no old password)."""
+    return f"ALTER USER 'root'@'%' IDENTIFIED BY {sql_string(password)};\n"
 
 
 class GaleraCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: GaleraArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("kolla-ha:galera:GaleraCluster", name, None, opts)
         members = [m.spec for m in args.members]
+        root_password = args.passwords.password("database_password")
         secrets = pulumi.Output.all(
-            root_password=args.passwords.password("database_password"),
+            root_password=root_password,
             sst_password=args.passwords.password("galera_sst_password"),
             monitor_password=args.passwords.password("galera_monitor_password"),
         )
+        first = args.members[0]
+        credentials = stats_credentials(args.passwords.password("haproxy_stats_password"))
         self.containers: list[pulumi.Resource] = []
         self.clusterchecks: list[pulumi.Resource] = []
-        checks: list[pulumi.Output[Any]] = []
-        previous: pulumi.Resource | None = None
-        for index, host in enumerate(args.members):
-            rendered = secrets.apply(
-                lambda s, node=host.spec: render_node_files(node, members, args.settings, s)
-            )
 
-            def files(names: Sequence[str], rendered: pulumi.Output[dict[str, str]] = rendered) -> list[KollaFile]:
+        def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
+            rendered = secrets.apply(lambda s: render_node_files(host.spec, members, args.settings, s))
+
+            def files(names: Sequence[str]) -> list[KollaFile]:
                 return [
                     KollaFile(n, _DESTS[n][0], _DESTS[n][1], _DESTS[n][2], rendered.apply(lambda r, n=n: r[n]))
                     for n in names
                 ]
 
-            waits_on: list[pulumi.Resource] = [previous] if previous else []
-            gates: list[pulumi.Output[Any]] = []
-            if index == 0:
-                bootstrap = one_shot_container(
+            if host is first:
+                bootstrap = one_shot_step(
                     host,
-                    KollaService(
+                    OneShot(
                         name="mariadb_bootstrap",
                         image=IMAGE,
                         command="/usr/local/bin/galera_bootstrap",
                         files=files(["my.cnf", "galera_bootstrap"]),
                         volumes=[DATA_VOLUME],
-                        permissions=PERMISSIONS,
+                        # No recursive chown: the script owns what it creates, and a
+                        # re-run (a changed my.cnf) must not walk a live datadir.
                     ),
                     parent=self,
+                    depends_on=waits_on,
                 )
-                checks.append(bootstrap.checked_exit)  # type: ignore[attr-defined]
-                gates.append(bootstrap.checked_exit)  # type: ignore[attr-defined]
-                waits_on.append(bootstrap)
-            check = HealthCheck(
-                test="/usr/local/bin/galera_clustercheck >/dev/null",
-                interval_s=int(args.settings["health_interval"]),
-                retries=10,
-                # SST of a large database can take long; Docker only counts failures after this.
-                start_period_s=60,
-            )
+                waits_on = [bootstrap]
             node = service_container(
                 host,
                 KollaService(
@@ -122,13 +138,18 @@ class GaleraCluster(pulumi.ComponentResource):
                     files=files(["my.cnf", "clustercheck.cnf", "galera_clustercheck", "galera_start"]),
                     volumes=[DATA_VOLUME],
                     permissions=PERMISSIONS,
-                    healthcheck=check,
+                    healthcheck=HealthCheck(
+                        test="/usr/local/bin/galera_clustercheck >/dev/null",
+                        interval_s=int(args.settings["health_interval"]),
+                        retries=10,
+                        # SST of a large database can take long; Docker only counts failures after this.
+                        start_period_s=60,
+                    ),
                     wait_timeout_s=900,
                     stop_grace_s=120,
                 ),
                 parent=self,
                 depends_on=waits_on,
-                gates=gates,
             )
             clustercheck = service_container(
                 host,
@@ -149,20 +170,34 @@ class GaleraCluster(pulumi.ComponentResource):
             )
             self.containers.append(node)
             self.clusterchecks.append(clustercheck)
-            previous = node
-        self.bootstrap_finished: pulumi.Resource | None = None
+            # Clients' connections leave a node (HAProxy drains it, oslo.db recycles its
+            # pooled connections) before it stops. The next node is touched only once
+            # this one is Synced, its cluster check answers and HAProxy may use it again.
+            return lb_membership(host, "mariadb", node, args.loadbalancers, credentials,
+                                 parent=self, after=[clustercheck])
+
+        rollout = roll(args.members, member)
+        last: pulumi.Resource = rollout.ready
         if len(args.members) > 1:
-            first = args.members[0]
-            # The first node still runs with --wsrep-new-cluster; once everybody has
-            # joined, a plain restart makes it an ordinary member (it rejoins by IST).
-            self.bootstrap_finished = command.remote.Command(
+            # The first node started with --wsrep-new-cluster; once everybody has joined,
+            # a plain restart makes it an ordinary member (it rejoins by IST).
+            last = command.remote.Command(
                 "galera-bootstrap-finish",
                 connection=first.connection,
-                create=restart_when_healthy("mariadb"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+                create=finish_bootstrap_script(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[last]),
             )
-        self.ready: list[pulumi.Resource] = [previous, *self.clusterchecks] + (
-            [self.bootstrap_finished] if self.bootstrap_finished else []
+        # root@'%' is only for the deployment's own steps (db create): setting it here,
+        # before any of them runs, is what rotates database_password without a client
+        # noticing.
+        self.ready: pulumi.Resource = command.remote.Command(
+            "galera-root-password",
+            connection=first.connection,
+            create="docker exec -i mariadb mysql\n",
+            stdin=pulumi.Output.secret(root_password.apply(root_password_sql)),
+            logging="none",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[last],
+                                        additional_secret_outputs=["stdout", "stderr"]),
         )
         self.address = pulumi.Output.from_input(f"{args.vip}:{PORTS['mariadb']}")
-        self.register_outputs({"address": self.address, "members": [m.name for m in members], "checks": checks})
+        self.register_outputs({"address": self.address, "members": [m.name for m in members]})

@@ -91,12 +91,15 @@ class HostNode(pulumi.ComponentResource):
             ssh_opts=ssh_opts(spec) if spec.docker_url.startswith("ssh://") else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # No agent_socket_path: without one, pulumi-command asks the agent at the
+        # provider's own SSH_AUTH_SOCK (remote/connection.go, tryGetDefaultAgentSocket).
+        # A path written here would be an input, and it differs with every login, so
+        # every `pulumi up` from a new shell would re-run every command on every host.
         self.connection = command.remote.ConnectionArgs(
             host=spec.address,
             port=spec.ssh.port,
             user=spec.ssh.user,
             private_key=_private_key(spec),
-            agent_socket_path=None if spec.ssh.key_file else os.environ.get("SSH_AUTH_SOCK"),
         )
         self.prepared: pulumi.Resource | None = None
         if prep.nonlocal_bind or prep.etc_hosts:

@@ -538,6 +538,13 @@ def parse_inventory(raw: Mapping[str, Any], secret_keys: frozenset[str] = frozen
     _check_tiers(tiers, groups, enabled, problems)
     _unknown_keys(raw, secret_keys, enabled, problems)
     problems += check_secrets(raw, secret_keys, enabled if settings["enabled_services"] is not None else tuple(CATALOG))
+    if tiers.get("passwords") is not None:
+        # Which secrets rotate, and how safely, is the passwords module's knowledge.
+        from components.passwords import rotation_problems, rotation_warnings
+
+        rotations = tiers["passwords"].rotations  # type: ignore[union-attr]
+        problems += rotation_problems(rotations)
+        warnings += rotation_warnings(rotations)
     if problems:
         raise InventoryError(problems)
     return Inventory(

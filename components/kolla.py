@@ -5,13 +5,13 @@ Every service container kolla-ha runs is made here: host networking, config file
 their owner and mode), KOLLA_CONFIG_STRATEGY=COPY_ALWAYS, named volumes, a restart
 policy, a health check, and `wait` so a container only counts as created once healthy.
 That last point is what makes a depends_on chain of containers a rolling update gated
-on health.
+on health (components/rolling.py). Steps run to completion are components/one_shot.py.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -100,28 +100,19 @@ def _uploads(svc: KollaService) -> list[docker.ContainerUploadArgs]:
     return uploads
 
 
-def _gate_label(gates: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
-    """A constant label that only resolves once every gate has: a data dependency.
-
-    depends_on only orders registrations; it does not stop a container when the one-shot
-    step before it exited non-zero. Feeding the checked exit codes into an input does:
-    the check raises, the input never resolves, the container is never created.
-    """
-    return pulumi.Output.all(*gates).apply(lambda _: "passed")
-
-
-def _base_args(host: HostNode, svc: KollaService, gates: Sequence[pulumi.Output[Any]] = ()) -> dict[str, object]:
+def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
     image = host.image(svc.image)
+    # The volume's name as a plain string (the volume resource is in depends_on): an
+    # input fed from a delete-before-replace resource would let the engine delete this
+    # container, and every other one using the volume, before the volume.
     volumes = [
-        docker.ContainerVolumeArgs(volume_name=host.volume(vol).name, container_path=path)
+        docker.ContainerVolumeArgs(volume_name=vol, container_path=path)
         for vol, path in svc.volumes
     ] + [
         docker.ContainerVolumeArgs(host_path=src, container_path=path, read_only=True)
         for src, path in svc.host_dirs
     ]
-    labels: dict[str, pulumi.Input[str]] = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
-    if gates:
-        labels["kolla-ha.gate"] = _gate_label(gates)
+    labels = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
     return dict(
         name=svc.name,
         image=image.image_id,
@@ -138,11 +129,13 @@ def _base_args(host: HostNode, svc: KollaService, gates: Sequence[pulumi.Output[
     )
 
 
-def _options(host: HostNode, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+def _options(
+    host: HostNode, svc: KollaService, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
+) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(
         parent=parent,
         provider=host.provider,
-        depends_on=list(depends_on),
+        depends_on=[*depends_on, *(host.volume(vol) for vol, _ in svc.volumes)],
         # Names are fixed (kolla style), so the old container must go before the new one.
         delete_before_replace=True,
         # A healthcheck edit is applied in place by the provider but never reaches the
@@ -156,10 +149,8 @@ def service_container(
     svc: KollaService,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
-    gates: Sequence[pulumi.Output[Any]] = (),
 ) -> docker.Container:
-    """A long-running kolla container that counts as created only once healthy, and only
-    after the one-shot steps whose checked exit codes are its `gates` succeeded."""
+    """A long-running kolla container that counts as created only once healthy."""
     hc = svc.healthcheck
     health = (
         docker.ContainerHealthcheckArgs(
@@ -174,49 +165,12 @@ def service_container(
     )
     return docker.Container(
         f"{host.spec.name}-{svc.name}",
-        **_base_args(host, svc, gates),
+        **_base_args(host, svc),
         restart="unless-stopped",
         must_run=True,
         healthcheck=health,
         wait=hc is not None,
         wait_timeout=svc.wait_timeout_s,
         destroy_grace_seconds=svc.stop_grace_s,
-        opts=_options(host, parent, depends_on),
+        opts=_options(host, svc, parent, depends_on),
     )
-
-
-def one_shot_container(
-    host: HostNode,
-    svc: KollaService,
-    parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
-    gates: Sequence[pulumi.Output[Any]] = (),
-) -> docker.Container:
-    """A kolla bootstrap-style container run to completion (db sync, user creation).
-
-    Its exit code is checked: a failed step fails the deployment instead of letting the
-    services that need it start on a half-made database.
-    """
-    container = docker.Container(
-        f"{host.spec.name}-{svc.name}",
-        **_base_args(host, svc, gates),
-        restart="no",
-        must_run=False,
-        attach=True,
-        logs=True,
-        opts=_options(host, parent, depends_on),
-    )
-    # Components put this Output into register_outputs so that it is awaited and a
-    # non-zero exit fails `pulumi up`.
-    container.checked_exit = container.exit_code.apply(  # type: ignore[attr-defined]
-        lambda code: _check_exit(svc.name, host.spec.name, code)
-    )
-    return container
-
-
-def _check_exit(name: str, host: str, code: int | None) -> int | None:
-    if code not in (None, 0):
-        raise RuntimeError(
-            f"one-shot step {name} on {host} exited with {code}; see `docker logs {name}` on {host}"
-        )
-    return code

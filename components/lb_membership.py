@@ -1,4 +1,7 @@
-"""An API replica's place in every HAProxy: drained before its container goes away.
+"""A replica's place in every HAProxy: drained before its container goes away.
+
+Used for every API replica and every Galera node (whose backend has one active server
+and backups: draining the writer moves new connections to a backup before it stops).
 
 Stopping a replica that HAProxy still sends requests to costs clients errors: requests
 already queued on its socket fail with 502 until the health checks notice (seconds).
@@ -82,15 +85,23 @@ def drain_script(loadbalancers: Sequence[str], backend: str, server: str) -> str
     ]) + "\n"
 
 
+def stats_credentials(stats_password: pulumi.Output[str]) -> pulumi.Output[str]:
+    """What a membership command reads on stdin: the stats password, one line. Made once
+    per tier and shared by its members."""
+    return pulumi.Output.secret(stats_password.apply(lambda pw: pw + "\n"))
+
+
 def lb_membership(
     host: HostNode,
     backend: str,
     container: pulumi.Resource,
     loadbalancers: Sequence[str],
-    stats_password: pulumi.Output[str],
+    credentials: pulumi.Output[str],
     parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource] = (),
 ) -> command.remote.Command:
-    """The command that brackets `container` as server `host` of HAProxy backend `backend`."""
+    """The command that brackets `container` as server `host` of HAProxy backend `backend`;
+    its `ready` also waits for `after` (what else must serve before traffic returns)."""
     server = host.spec.name
     return command.remote.Command(
         f"{server}-{backend}-lb-member",
@@ -98,10 +109,13 @@ def lb_membership(
         create=ready_script(loadbalancers, backend, server),
         delete=drain_script(loadbalancers, backend, server),
         # The password travels on stdin, which pulumi-command feeds to delete as well.
-        stdin=pulumi.Output.secret(stats_password.apply(lambda pw: pw + "\n")),
+        stdin=credentials,
         # The container's id: a new container means a new membership, drained first.
+        # It is also what orders this command after the container (no depends_on
+        # besides: a second edge to the same container costs the SDK a second walk of
+        # everything the container depends on, for nothing).
         triggers=[container.id],  # type: ignore[attr-defined]
         logging="none",
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[container],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after),
                                     additional_secret_outputs=["stdout", "stderr"]),
     )

@@ -18,6 +18,7 @@ from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
 from components.rendering import render
+from components.rolling import roll
 
 # Kernel capabilities keepalived needs for VRRP: raw sockets and adding the VIP.
 KEEPALIVED_CAPS = ("NET_ADMIN", "NET_BROADCAST", "NET_RAW")
@@ -159,11 +160,13 @@ class LoadBalancer(pulumi.ComponentResource):
         lb_specs = [m.spec for m in args.members]
         self.haproxy: list[pulumi.Resource] = []
         self.keepalived: list[pulumi.Resource] = []
-        previous: pulumi.Resource | None = None
-        previous_config: pulumi.Resource | None = None
-        for index, host in enumerate(args.members):
+
+        def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
             node = host.spec
-            cfg = stats_password.apply(lambda pw, node=node: render_haproxy_cfg(node, inv, args.services, pw))
+            index = lb_specs.index(node)
+            cfg = stats_password.apply(lambda pw: render_haproxy_cfg(node, inv, args.services, pw))
+            # One host at a time, config first: a config HAProxy rejects stops the update on
+            # the first host, with every other host still serving the old one.
             config = command.remote.Command(
                 f"{node.name}-haproxy-config",
                 connection=host.connection,
@@ -175,11 +178,11 @@ class LoadBalancer(pulumi.ComponentResource):
                 logging="none",
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[d for d in (previous_config, host.prepared) if d is not None],
+                    # nonlocal_bind (host preparation) before HAProxy binds the VIP.
+                    depends_on=[*waits_on, *([host.prepared] if host.prepared is not None else [])],
                     additional_secret_outputs=["stdout", "stderr"],
                 ),
             )
-            previous_config = config
             haproxy = service_container(
                 host,
                 KollaService(
@@ -196,11 +199,9 @@ class LoadBalancer(pulumi.ComponentResource):
                     ),
                 ),
                 parent=self,
-                depends_on=[d for d in (previous, config) if d is not None],
+                depends_on=[config],
             )
-            conf = vrrp_password.apply(
-                lambda pw, node=node, index=index: render_keepalived_conf(node, index, lb_specs, inv, pw)
-            )
+            conf = vrrp_password.apply(lambda pw: render_keepalived_conf(node, index, lb_specs, inv, pw))
             keepalived = service_container(
                 host,
                 KollaService(
@@ -220,8 +221,11 @@ class LoadBalancer(pulumi.ComponentResource):
             )
             self.haproxy.append(haproxy)
             self.keepalived.append(keepalived)
-            previous = keepalived
-        self.ready: list[pulumi.Resource] = list(self.keepalived)
+            # The next host's config and containers wait until this host takes part in
+            # VRRP again, so the VIP always has somewhere to go.
+            return keepalived
+
+        self.ready: pulumi.Resource = roll(args.members, member).ready
         self.internal_vip = inv.internal_vip
         self.external_vip = inv.external_vip
         self.register_outputs({"internal_vip": inv.internal_vip, "external_vip": inv.external_vip})

@@ -13,6 +13,7 @@ import pulumi
 from components.defaults import PORTS
 from components.host import HostNode
 from components.kolla import HealthCheck, KollaService, service_container
+from components.rolling import roll
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,22 @@ class MemcachedPool(pulumi.ComponentResource):
         self.addresses = [h.spec.address for h in args.members]
         self.servers = server_list(self.addresses)
         self.containers: list[pulumi.Resource] = []
-        previous: pulumi.Resource | None = None
-        for host in args.members:
+
+        def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
             address = host.spec.address
-            probe = health_probe(address)
             node = service_container(
                 host,
                 KollaService(
                     name="memcached",
                     image="memcached",
                     command=memcached_command(address, args.settings),
-                    healthcheck=HealthCheck(test=probe),
+                    healthcheck=HealthCheck(test=health_probe(address)),
                 ),
                 parent=self,
-                depends_on=[previous] if previous else [],
+                depends_on=waits_on,
             )
             self.containers.append(node)
-            previous = node
-        self.ready: list[pulumi.Resource] = list(self.containers)
+            return node
+
+        self.ready: pulumi.Resource = roll(args.members, member).ready
         self.register_outputs({"servers": self.servers})

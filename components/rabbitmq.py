@@ -3,7 +3,8 @@
 HA queues come in the two forms the world uses: quorum queues (default; Raft-replicated,
 the only replicated queue type left in RabbitMQ 4.0) and the classic mirrored-queue
 policy the HA spec describes (ha-mode all or exactly N, automatic sync; RabbitMQ 3.x).
-Nodes start one at a time, each after the previous one reports running.
+Nodes start one at a time, each after the previous one reports running
+(components/rolling.py).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from components.host import HostNode
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
 from components.rendering import rabbitmq_password_hash, render
+from components.rolling import roll
 
 IMAGE = "rabbitmq"
 # Queues that must never be mirrored: server-named reply queues and fanouts are
@@ -111,9 +113,9 @@ class RabbitMQCluster(pulumi.ComponentResource):
         )
         self.addresses = [m.address for m in members]
         self.containers: list[pulumi.Resource] = []
-        previous: pulumi.Resource | None = None
-        for host in args.members:
-            rendered = secrets.apply(lambda s, node=host.spec: render_node_files(node, members, args.settings, s))
+
+        def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
+            rendered = secrets.apply(lambda s: render_node_files(host.spec, members, args.settings, s))
             files = [
                 KollaFile(n, dest, owner, perm, rendered.apply(lambda r, n=n: r[n]))
                 for n, dest, owner, perm in _FILES
@@ -121,9 +123,6 @@ class RabbitMQCluster(pulumi.ComponentResource):
             # The CLI (health check, rabbitmqctl) runs as root and needs the cookie too.
             files.append(KollaFile("erlang.cookie.root", "/root/.erlang.cookie", "root", "0400",
                                    rendered.apply(lambda r: r["erlang.cookie"])))
-            depends: list[pulumi.Resource] = [previous] if previous else []
-            if host.prepared is not None:
-                depends.append(host.prepared)
             node = service_container(
                 host,
                 KollaService(
@@ -145,11 +144,13 @@ class RabbitMQCluster(pulumi.ComponentResource):
                     stop_grace_s=60,
                 ),
                 parent=self,
-                depends_on=depends,
+                # Node names resolve through /etc/hosts, written by the host's preparation.
+                depends_on=[*waits_on, *([host.prepared] if host.prepared is not None else [])],
             )
             self.containers.append(node)
-            previous = node
-        self.ready: list[pulumi.Resource] = [previous] if previous else []
+            return node
+
+        self.ready: pulumi.Resource = roll(args.members, member).ready
         self.register_outputs({"addresses": self.addresses})
 
     def transport_url(self, user: str) -> pulumi.Output[str]:

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import pulumi
 
 from components.api import ApiService, ApiServiceArgs, haproxy_section
-from components.catalog import CATALOG, deploy_order
+from components.catalog import CATALOG, IDENTITY, deploy_order
 from components.galera import GaleraArgs, GaleraCluster
 from components.host import HostNode, HostPrep
 from components.inventory import Inventory
@@ -34,6 +34,11 @@ def proxied_services(inv: Inventory) -> list[ProxiedService]:
     return sections
 
 
+def password_rotations(inv: Inventory) -> dict[str, int]:
+    """`passwords.rotations`: secret name -> how many times it has been rotated."""
+    return dict(inv.tier("passwords")["rotations"])
+
+
 def rabbitmq_users(inv: Inventory) -> list[str]:
     return [CATALOG[s].short for s in inv.enabled_services if CATALOG[s].rabbitmq]
 
@@ -50,7 +55,7 @@ class ControlPlane(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kolla-ha:stack:ControlPlane", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.passwords = Passwords("passwords", given_secrets, opts=child)
+        self.passwords = Passwords("passwords", given_secrets, password_rotations(inv), opts=child)
         self.hosts = {
             h.name: HostNode(h, inv.images, host_prep(inv, h.name), opts=child) for h in inv.hosts
         }
@@ -65,7 +70,8 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.database = GaleraCluster(
             "galera",
-            GaleraArgs(members("database"), inv.tier("galera"), self.passwords, inv.internal_vip),
+            GaleraArgs(members("database"), inv.tier("galera"), self.passwords, inv.internal_vip,
+                       loadbalancers=[h.spec.address for h in members("loadbalancer")]),
             opts=child,
         )
         self.messaging = RabbitMQCluster(
@@ -75,10 +81,11 @@ class ControlPlane(pulumi.ComponentResource):
         )
         self.memcached = MemcachedPool("memcached", MemcachedArgs(members("memcached"), inv.tier("memcached")), opts=child)
         self.services: dict[str, ApiService] = {}
-        infrastructure = [*self.database.ready, *self.loadbalancer.ready]
+        # One ready resource per tier: each is the end of its tier's rolling chain.
+        infrastructure = [self.database.ready, self.loadbalancer.ready]
         for name in deploy_order(inv.enabled_services):
             spec = CATALOG[name]
-            keystone = self.services.get("keystone")
+            keystone = self.services.get(IDENTITY)
             self.services[name] = ApiService(
                 name,
                 ApiServiceArgs(
@@ -89,8 +96,8 @@ class ControlPlane(pulumi.ComponentResource):
                     memcached_servers=self.memcached.servers,
                     transport_url=self.messaging.transport_url(spec.short) if spec.rabbitmq else None,
                     infrastructure=infrastructure,
-                    runtime=[*self.memcached.ready, *(self.messaging.ready if spec.rabbitmq else [])],
-                    keystone=keystone.ready if keystone else [],
+                    runtime=[self.memcached.ready, *([self.messaging.ready] if spec.rabbitmq else [])],
+                    keystone=keystone.ready if keystone else None,
                     loadbalancers=[h.spec.address for h in members("loadbalancer")],
                 ),
                 opts=child,

@@ -42,3 +42,4 @@ def read_stack_config() -> tuple[dict[str, Any], frozenset[str], dict[str, pulum
         except ValueError:
             raw[key] = value
     return raw, frozenset(secret_keys), secrets
+

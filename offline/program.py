@@ -9,12 +9,13 @@ import hashlib
 import json
 import pathlib
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -32,6 +33,11 @@ class Registration:
     # The ResourceOptions the program passed, as the resource was constructed (None for
     # registrations no Python resource constructor saw).
     options: pulumi.ResourceOptions | None = None
+    # What the SDK sent the engine: every resource this one waits for (depends_on and
+    # data dependencies), and per input property the resources its value came from.
+    # Property dependencies are what the engine's delete-before-replace cascade follows.
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def depends_on(self) -> list[str]:
         """Names of the resources in depends_on."""
@@ -57,6 +63,27 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
     if typ == "command:remote:Command":
         return {**inputs, "stdout": "", "stderr": ""}
     return dict(inputs)
+
+
+def urn_name(urn: str) -> str:
+    """The resource name at the end of a URN."""
+    return urn.rsplit("::", 1)[-1]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping the dependencies each registration carried (the
+    mocks themselves only see type, name, inputs and provider)."""
+
+    def __init__(self, mocks: "RecordingMocks") -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.dependencies[(request.type, request.name)] = (
+            list(request.dependencies),
+            {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+        )
+        return super().RegisterResource(request)
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -105,7 +132,12 @@ def run_program(
     Pass your own `mocks` to see what was registered when the program raises.
     """
     mocks = mocks if mocks is not None else RecordingMocks()
-    pulumi_mocks.set_mocks(mocks, project="kolla-ha", stack="test", preview=False)
+    monitor = RecordingMonitor(mocks)
+    # A fresh root stack per run, as every `pulumi up` has: a root left over from an
+    # earlier run in this process makes the SDK's wait for outstanding outputs grow with
+    # every run (the second identical run took four times as long as the first).
+    runtime_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(mocks, project="kolla-ha", stack="test", preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(stack_config(values), secret_keys=[f"kolla-ha:{k}" for k in secret_keys])
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -125,22 +157,20 @@ def run_program(
     exports: dict[str, Any] = {}
 
     def program() -> None:
-        # The root stack resource (and its outputs) is shared by every run in a process.
-        root = get_root_resource()
-        root.outputs = {}  # type: ignore[union-attr]
         pulumi.runtime.register_stack_transformation(recorder)
         namespace.update(runpy.run_path(str(MAIN), run_name="__main__"))
 
     try:
         _sync_await(run_pulumi_func(program))
     finally:
-        # The root stack resource outlives a run; a later run must not call this recorder.
-        root = get_root_resource()
-        exports.update(getattr(root, "outputs", {}) or {})
-        if root is not None and root._transformations:  # pylint: disable=protected-access
-            root._transformations = [t for t in root._transformations if t is not recorder]  # pylint: disable=protected-access
+        exports.update(getattr(get_root_resource(), "outputs", {}) or {})
+        # A failed run leaves outputs that never resolve; they must not outlive it.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        runtime_settings.ROOT.set(None)
     for reg in mocks.registrations:
         reg.options = seen.get((reg.type, reg.name))
+        reg.dependencies, reg.property_dependencies = monitor.dependencies.get((reg.type, reg.name), ([], {}))
     return ProgramRun(mocks.registrations, namespace, exports)
 
 

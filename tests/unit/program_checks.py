@@ -1,10 +1,14 @@
-"""Reading a mocked program run: containers by host, uploads, the kolla contract."""
+"""Reading a mocked program run: containers by host, uploads, one-shot steps, the kolla
+contract, dependencies."""
 from __future__ import annotations
 
+import base64
+import io
 import json
+import tarfile
 from typing import Any
 
-from offline.program import ProgramRun, Registration, is_secret_input, resolve, unwrap
+from offline.program import ProgramRun, Registration, is_secret_input, resolve, unwrap, urn_name
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
@@ -39,6 +43,40 @@ def containers(run: ProgramRun, service: str) -> dict[str, Registration]:
             assert reg.name == f"{host}-{service}", reg.name
             found[host] = reg
     return found
+
+
+def one_shots(run: ProgramRun, step: str) -> dict[str, Registration]:
+    """The one-shot step `step` (e.g. keystone_bootstrap), by the host it runs on."""
+    inventory = run.namespace["inventory"]
+    found: dict[str, Registration] = {}
+    for reg in run.of_type(COMMAND):
+        host, _, name = reg.name.partition("-")
+        if name == step and host in {h.name for h in inventory.hosts}:
+            assert unwrap(reg.inputs["connection"])["host"] == inventory.host(host).address
+            found[host] = reg
+    return found
+
+
+def step_files(reg: Registration) -> dict[str, str]:
+    """The files a one-shot step sends on its stdin (path in the container -> content)."""
+    archive = base64.b64decode(unwrap(reg.inputs["stdin"]))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return {f"/{m.name}": tar.extractfile(m).read().decode() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
+def step_file(reg: Registration, file_name: str) -> str:
+    return step_files(reg)[f"/var/lib/kolla/config_files/{file_name}"]
+
+
+def waits_for(run: ProgramRun, name: str) -> set[str]:
+    """Names of every resource `name` waits for, as the SDK told the engine: depends_on
+    and the resources its inputs come from."""
+    return {urn_name(urn) for urn in run.named(name).dependencies}
+
+
+def input_sources(reg: Registration) -> dict[str, set[str]]:
+    """Per input property, the names of the resources its value comes from."""
+    return {key: {urn_name(u) for u in urns} for key, urns in reg.property_dependencies.items() if urns}
 
 
 def uploads(reg: Registration) -> dict[str, str]:
@@ -92,10 +130,8 @@ def plain_text(value: Any) -> str:
     return json.dumps(strip(value), default=str)
 
 
-def assert_kolla_container(
-    run: ProgramRun, reg: Registration, host: str, image: str, long_running: bool = True
-) -> None:
-    """The kolla contract, for one container on one host."""
+def assert_kolla_container(run: ProgramRun, reg: Registration, host: str, image: str) -> None:
+    """The kolla contract, for one long-running container on one host."""
     inputs = reg.inputs
     assert reg.provider == provider_ref(run, host), f"{reg.name}: provider of another host"
     assert reg.options is not None and reg.options.provider is run.namespace["plane"].hosts[host].provider
@@ -119,35 +155,60 @@ def assert_kolla_container(
             f"{reg.name}: {item['source']} is neither uploaded nor on a read-only host folder")
         assert set(item) == {"source", "dest", "owner", "perm"}
     assert all(u["permissions"] == "0600" for u in unwrap(inputs["uploads"]))
-    if long_running:
-        hc = inputs.get("healthcheck")
-        assert hc and hc["tests"][0] == "CMD-SHELL" and hc["tests"][1], f"{reg.name}: no healthcheck"
-        assert inputs["wait"] is True
-        assert inputs["restart"] == "unless-stopped" and inputs["mustRun"] is True
-    else:
-        assert not inputs.get("healthcheck") and not inputs.get("wait")
-        assert inputs["restart"] == "no" and inputs["mustRun"] is False
+    hc = inputs.get("healthcheck")
+    assert hc and hc["tests"][0] == "CMD-SHELL" and hc["tests"][1], f"{reg.name}: no healthcheck"
+    assert inputs["wait"] is True
+    assert inputs["restart"] == "unless-stopped" and inputs["mustRun"] is True
     opts = reg.options
     assert opts.delete_before_replace is True, f"{reg.name}: fixed name without delete_before_replace"
     assert "healthcheck" in (opts.replace_on_changes or [])
     assert opts.parent is not None
+    # Named volumes by their name, the volume resource in depends_on only.
+    for volume in unwrap(inputs.get("volumes") or []):
+        if volume.get("volumeName"):
+            assert f"{host}-volume-{volume['volumeName']}" in reg.depends_on()
+    assert "volumes" not in input_sources(reg)
+
+
+def assert_one_shot(run: ProgramRun, reg: Registration, host: str, image: str) -> None:
+    """The one-shot contract: the image run to completion on its host with the docker CLI,
+    its config on stdin as a secret, nothing that would replace it instead of re-running it."""
+    inputs = reg.inputs
+    assert reg.type == COMMAND
+    name = reg.name.split("-", 1)[1]
+    script = inputs["create"]
+    assert f"name={name}" in script and image_id(run, host, image) in script
+    assert 'base64 -d | docker cp - "$name:/"' in script
+    assert 'rc=$(timeout' in script and 'exit "$rc"' in script
+    # Re-run on a change (update runs create), never replaced, nothing left to delete.
+    assert not inputs.get("update") and not inputs.get("triggers") and not inputs.get("delete")
+    assert is_secret_input(inputs["stdin"])
+    assert inputs["logging"] == "none"
+    assert not inputs.get("environment")
+    assert reg.options is not None and {"stdout", "stderr"} <= set(reg.options.additional_secret_outputs or [])
+    # (pulumi-command's SDK adds replace_on_changes=["triggers[*]"]; there are no triggers)
+    assert not reg.options.delete_before_replace and reg.options.replace_on_changes == ["triggers[*]"]
+    files = step_files(reg)
+    cfg = json.loads(files["/var/lib/kolla/config_files/config.json"])
+    for item in cfg["config_files"]:
+        assert item["source"] in files, f"{reg.name}: {item['source']} is not sent"
+    assert all(path.startswith("/var/lib/kolla/config_files/") for path in files)
 
 
 def assert_rolling_chain(run: ProgramRun, service: str, hosts: list[str], via: str | None = None) -> None:
     """Each container of `service` waits for the one on the previous host, in group order;
     with `via`, for the previous host's `<host>-<service>-<via>` resource, which itself
-    waits for that host's container."""
+    waits for that host's container. Nothing of the tier waits for a later host."""
     by_host = containers(run, service)
     assert list(by_host) and sorted(by_host) == sorted(hosts)
     for prev, host in zip(hosts, hosts[1:]):
         link = f"{prev}-{service}" if via is None else f"{prev}-{service}-{via}"
         assert link in by_host[host].depends_on(), f"{host}-{service} does not wait for {link}"
         if via is not None:
-            assert f"{prev}-{service}" in run.named(link).depends_on(), f"{link} does not wait for {prev}-{service}"
-    # no container waits for a later one of its own tier
+            assert f"{prev}-{service}" in waits_for(run, link), f"{link} does not wait for {prev}-{service}"
     for i, host in enumerate(hosts):
         later = {f"{h}-{service}" for h in hosts[i:]} | {f"{h}-{service}-{via}" for h in hosts[i:]}
-        assert not later & set(by_host[host].depends_on())
+        assert not later & waits_for(run, f"{host}-{service}")
 
 
 def inputs_by_name(run: ProgramRun) -> dict[str, dict[str, Any]]:

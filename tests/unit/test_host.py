@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from offline.program import unwrap
-from tests.unit.program_checks import COMMAND, CONTAINER, PROVIDER, REMOTE_IMAGE, label, provider_ref
+from tests.unit.program_checks import COMMAND, CONTAINER, PROVIDER, REMOTE_IMAGE, input_sources, label, provider_ref
 from tests.unit.program_checks import image_id as image_id_of
 
 
@@ -33,6 +33,9 @@ def test_images_pulled_once_per_host_and_only_where_used(run):
     images = run.of_type(REMOTE_IMAGE)
     assert len({r.name for r in images}) == len(images)
     used = {(label(c, "kolla-ha.host"), c.inputs["image"]) for c in run.containers()}
+    # one-shot steps run an image by its id too
+    used |= {(c.name.split("-", 1)[0], line.split()[0]) for c in run.of_type(COMMAND)
+             for line in (c.inputs.get("create") or "").splitlines() if line.strip().startswith("sha256:")}
     for reg in images:
         host, image = reg.name.split("-image-")
         assert reg.inputs["name"] == inv.images.ref(image)
@@ -67,3 +70,7 @@ def test_volumes_are_named_per_host(run):
         users = [c for c in run.containers() if label(c, "kolla-ha.host") == host
                  and any(v.get("volumeName") == volume for v in c.inputs.get("volumes") or [])]
         assert users, f"{reg.name} is used by no container on {host}"
+        # containers name the volume and wait for it; none takes an input from it
+        for user in users:
+            assert reg.name in user.depends_on()
+            assert not [k for k, srcs in input_sources(user).items() if reg.name in srcs]

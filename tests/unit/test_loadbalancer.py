@@ -27,20 +27,18 @@ def test_keepalived_has_only_the_vrrp_capabilities(run):
         assert not reg.inputs.get("capabilities")
 
 
-def test_rolling_order_haproxy_then_keepalived_host_by_host(run):
+def test_rolling_order_config_haproxy_keepalived_host_by_host(run):
     lb = group(run, "loadbalancer")
     haproxy, keepalived = containers(run, "haproxy"), containers(run, "keepalived")
     for i, host in enumerate(lb):
         assert keepalived[host].depends_on() == [f"{host}-haproxy"]
-        expected = [f"{lb[i - 1]}-keepalived"] if i else []
-        # the host's haproxy.cfg is written first; that write waits for the host
-        # preparation (nonlocal_bind, before HAProxy binds the VIP) and for the previous
-        # host's config, so a bad config is caught on the first host.
-        assert haproxy[host].depends_on() == expected + [f"{host}-haproxy-config"]
-        previous_config = [f"{lb[i - 1]}-haproxy-config"] if i else []
-        assert run.named(f"{host}-haproxy-config").depends_on() == previous_config + [f"{host}-prepare"]
-    # the haproxy -> keepalived pairs form one chain across hosts: haproxy N waits for
-    # keepalived N-1, so a new LB host starts only after the previous one holds VRRP.
+        assert haproxy[host].depends_on() == [f"{host}-haproxy-config", f"{host}-volume-haproxy_socket"]
+        # The host's haproxy.cfg is written (or reloaded) once the previous host takes
+        # part in VRRP again, and after the host preparation (nonlocal_bind, before
+        # HAProxy binds the VIP): a bad config is caught on the first host.
+        previous = [f"{lb[i - 1]}-keepalived"] if i else []
+        assert run.named(f"{host}-haproxy-config").depends_on() == previous + [f"{host}-prepare"]
+    assert run.namespace["plane"].loadbalancer.ready._name == f"{lb[-1]}-keepalived"  # pylint: disable=protected-access
 
 
 def test_haproxy_proxies_the_database_single_writer_and_every_api(run):

@@ -6,6 +6,7 @@ from tests.unit.inventory_fixtures import make_config
 from tests.unit.layouts import layout_run, quick_run
 from tests.unit.program_checks import (
     address, assert_kolla_container, assert_rolling_chain, changed_containers, config_json, containers, group,
+    one_shots,
 )
 
 API_CONTAINERS = ("keystone", "glance_api", "placement_api", "nova_api", "neutron_server", "cinder_api", "horizon")
@@ -24,8 +25,11 @@ def test_memcached_on_every_memcached_host_only(run):
         assert cmd[cmd.index("-m") + 1] == "1024"
 
 
-def test_memcached_rolls_one_host_at_a_time(run):
-    assert_rolling_chain(run, "memcached", group(run, "memcached"))
+def test_memcached_rolls_one_host_at_a_time_and_is_ready_with_its_last_host(run):
+    hosts = group(run, "memcached")
+    assert_rolling_chain(run, "memcached", hosts)
+    assert containers(run, "memcached")[hosts[0]].depends_on() == []
+    assert run.namespace["plane"].memcached.ready._name == f"{hosts[-1]}-memcached"  # pylint: disable=protected-access
 
 
 def test_server_list_is_complete_and_exported(run):
@@ -63,10 +67,15 @@ def test_a_fourth_memcached_host_changes_its_consumers_not_galera_or_rabbitmq():
     for h in hosts:
         for untouched in ("mariadb", "mariadb_clustercheck", "rabbitmq", "memcached", "keepalived"):
             assert f"{h}-{untouched}" not in changed
-    assert "ctl1-mariadb_bootstrap" not in changed
-    # The db-sync one-shots carry the service config too, so they are replaced (and
-    # re-run, idempotently); db_create and register steps do not read memcached.
-    bootstraps = {f"ctl1-{s}_bootstrap" for s in ("keystone", "glance", "placement", "nova", "neutron", "cinder")}
-    assert changed == {f"{h}-{c}" for h in hosts for c in API_CONTAINERS} | bootstraps
+    assert changed == {f"{h}-{c}" for h in hosts for c in API_CONTAINERS}
+    # The db-sync steps carry the service config too, so they run again (an update of
+    # their command, idempotent); db_create and register steps do not read memcached.
+    for step in ("keystone", "glance", "placement", "nova", "neutron", "cinder"):
+        assert unwrap(one_shots(after, f"{step}_bootstrap")["ctl1"].inputs["stdin"]) != unwrap(
+            one_shots(before, f"{step}_bootstrap")["ctl1"].inputs["stdin"])
+        assert unwrap(one_shots(after, f"{step}_db_create")["ctl1"].inputs) == unwrap(
+            one_shots(before, f"{step}_db_create")["ctl1"].inputs)
+    assert unwrap(one_shots(after, "mariadb_bootstrap")["ctl1"].inputs) == unwrap(
+        one_shots(before, "mariadb_bootstrap")["ctl1"].inputs)
     assert set(containers(after, "memcached")) == {"ctl1", "ctl2", "ctl3", "ctl4"}
     assert after.namespace["plane"].memcached.servers.endswith(",10.0.0.14:11211")

@@ -41,7 +41,9 @@ def test_nodes_start_one_after_another_after_host_preparation(run):
     assert_rolling_chain(run, "rabbitmq", messaging)
     for host, reg in containers(run, "rabbitmq").items():
         assert f"{host}-prepare" in reg.depends_on(), f"{host}: rabbitmq before /etc/hosts is written"
-    assert containers(run, "rabbitmq")[messaging[0]].depends_on() == [f"{messaging[0]}-prepare"]
+    assert containers(run, "rabbitmq")[messaging[0]].depends_on() == [
+        f"{messaging[0]}-prepare", f"{messaging[0]}-volume-rabbitmq"]
+    assert run.namespace["plane"].messaging.ready._name == f"{messaging[-1]}-rabbitmq"  # pylint: disable=protected-access
 
 
 def test_transport_url_names_every_node_and_is_secret(run):

@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 
 from components import catalog
-from components.api import database_url
+from components.service_config import database_url
 from components.inventory import InventoryError, parse_inventory
 from components.secret_specs import OPERATOR_SECRETS, SECRETS, SecretValue, used_secrets
 from tests.unit.inventory_fixtures import make_config
