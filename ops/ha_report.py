@@ -156,13 +156,30 @@ def write_report(run: Path, out: Path, preamble: str = "") -> Path:
     return out
 
 
+README_BEGIN = "<!-- BEGIN ha-figures -->"
+README_END = "<!-- END ha-figures -->"
+
+
+def update_readme(run: Path, readme: Path, report: Path) -> None:
+    """Put the run's summary table into README.md between its ha-figures markers."""
+    text = readme.read_text()
+    start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    block = ["", f"Measured in the lab (downtime in seconds, first to last error, failed requests in "
+                 f"brackets; full tables and plots in [{report.relative_to(readme.parent)}]"
+                 f"({report.relative_to(readme.parent)})):", "", *summary_table(load_run(run)), ""]
+    readme.write_text(text[:start] + "\n".join(block) + text[end:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ha-report.md")
     parser.add_argument("--preamble", default="", help="a paragraph placed above the targets")
+    parser.add_argument("--readme", action="store_true", help="also put the summary table into README.md")
     args = parser.parse_args()
     print(write_report(args.run, args.out, args.preamble))
+    if args.readme:
+        update_readme(args.run, ROOT / "README.md", args.out)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,9 @@ class Day2Result:
     exports: dict[str, Any] = field(default_factory=dict)
 
     def replaced(self, suffix: str) -> list[str]:
-        """Names of the resources ending in `suffix` that were (re)created by a
-        replacement, in the order it happened."""
-        return [name for op, name in self.steps if name.endswith(suffix) and op in ("replace", "create-replacement")]
+        """Names of the resources ending in `suffix` that were replaced, in the order it
+        happened (the engine's one logical `replace` step per replacement)."""
+        return [name for op, name in self.steps if name.endswith(suffix) and op == "replace"]
 
 
 def guarded_change(deployment: Deployment, values: Mapping[str, Any], admin_password: str, label: str) -> Day2Result:
@@ -77,7 +77,7 @@ def guarded_change(deployment: Deployment, values: Mapping[str, Any], admin_pass
     deployment.values = dict(values)
     result = Day2Result(summary, [(s.op, s.name) for s in engine.plan if s.op != "same"], client.ok,
                         client.errors, round(seconds, 1), exports)
-    replaced = [name for op, name in result.steps if op in ("replace", "create-replacement")]
+    replaced = [name for op, name in result.steps if op == "replace"]
     FIGURES[f"day-2 {label}"] = (f"{result.seconds} s, {result.ok} token requests, {len(result.errors)} failed; "
                                  f"replaced in order: {', '.join(replaced) or 'nothing'}")
     return result
