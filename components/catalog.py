@@ -8,6 +8,9 @@ literals of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
+
+from components.swift_settings import HOST_RING_DIR, RING_DIR
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,14 @@ class ConfigFile:
     dest: str
     owner: str
     perm: str = "0600"
+    # (tier, key, value): rendered only when that tunable has that value.
+    when: tuple[str, str, Any] | None = None
+
+    def wanted(self, tiers: Mapping[str, Mapping[str, Any]]) -> bool:
+        if self.when is None:
+            return True
+        tier, key, value = self.when
+        return tiers[tier][key] == value
 
 
 @dataclass(frozen=True)
@@ -61,10 +72,23 @@ class ApiSpec:
     health_path: str = "/"
     command: str = ""
     db_sync: str | None = None
+    # Idempotent commands the bootstrap step runs after db_sync (glance's metadefs).
+    after_db_sync: tuple[str, ...] = ()
+    # The Swift container the service stores into when its back-end is Swift; the
+    # program creates it (components/glance.py) before the service is ready.
+    swift_container: str | None = None
     config_files: tuple[ConfigFile, ...] = ()
     depends_on: tuple[str, ...] = ()
+    # Enabled services deployed before this one when they are enabled (ordering only:
+    # glance's swift store needs the object-store endpoint).
+    after: tuple[str, ...] = ()
+    # Groups besides its own that must not be empty when it is enabled (its storage).
+    needs_groups: tuple[str, ...] = ()
     # folders the service writes to, kept in named volumes across container replacement
     volumes: tuple[tuple[str, str], ...] = ()
+    # (host folder, container path): read-only bind mounts of files the program keeps
+    # on the host (Swift's rings), which change without replacing the container.
+    host_dirs: tuple[tuple[str, str], ...] = ()
     owner: str = "root"
     # WSGI script served by uwsgi, for services run that way.
     wsgi: str | None = None
@@ -131,10 +155,18 @@ CATALOG: dict[str, ApiSpec] = {
             owner="glance",
             command="glance-api --config-file /etc/glance/glance-api.conf",
             db_sync="glance-manage --config-file /etc/glance/glance-api.conf db_sync",
+            # The metadata definitions (the image properties dashboards offer): a
+            # namespace already loaded is skipped, so a re-run changes nothing.
+            after_db_sync=("glance-manage --config-file /etc/glance/glance-api.conf db_load_metadefs",),
             config_files=(
                 ConfigFile("glance/glance-api.conf.j2", "/etc/glance/glance-api.conf", "glance", "0640"),
+                ConfigFile("glance/glance-swift.conf.j2", "/etc/glance/glance-swift.conf", "glance", "0640",
+                           when=("glance", "backend", "swift")),
             ),
             depends_on=("keystone",),
+            after=("swift-proxy-server",),
+            swift_container="glance",
+            # The staging area of interoperable import and the file store's images.
             volumes=(("glance", "/var/lib/glance"),),
         ),
         ApiSpec(
@@ -207,6 +239,8 @@ CATALOG: dict[str, ApiSpec] = {
                 _uwsgi("cinder", "cinder"),
             ),
             depends_on=("keystone",),
+            # cinder-volume and the Ceph OSDs it stores into (components/cinder.py, ceph.py).
+            needs_groups=("storage",),
         ),
         ApiSpec(
             name="horizon",
@@ -244,6 +278,9 @@ CATALOG: dict[str, ApiSpec] = {
                 ConfigFile("swift/swift.conf.j2", "/etc/swift/swift.conf", "swift", "0640"),
             ),
             depends_on=("keystone",),
+            # Its storage servers (components/swift.py).
+            needs_groups=("storage",),
+            host_dirs=((HOST_RING_DIR, RING_DIR),),
             secrets=(
                 GeneratedSecret("swift_hash_path_suffix", special=False),
                 GeneratedSecret("swift_hash_path_prefix", special=False),
@@ -275,7 +312,7 @@ def deploy_order(enabled: tuple[str, ...]) -> list[str]:
     def visit(name: str) -> None:
         if name in ordered:
             return
-        for dep in CATALOG[name].depends_on:
+        for dep in CATALOG[name].depends_on + CATALOG[name].after:
             if dep in enabled:
                 visit(dep)
         ordered.append(name)

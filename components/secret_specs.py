@@ -87,11 +87,16 @@ class SecretSpec:
     rule: str = ""
     operator: bool = False
     fernet: bool = False
+    ceph_key: bool = False
 
     def problem(self, value: str) -> str | None:
         """Why `value` cannot be used, or None. Never includes the value."""
         if self.fernet:
             return None if _is_fernet_key(value) else self.rule
+        if self.ceph_key:
+            from components.passwords import is_ceph_key
+
+            return None if is_ceph_key(value) else self.rule
         if self.pattern is not None:
             return None if re.fullmatch(self.pattern, value) else self.rule
         if not value:
@@ -140,6 +145,7 @@ def _is_fernet_key(value: str) -> bool:
 
 
 _FERNET_RULE = "must be a Fernet key: 32 random bytes in url-safe base64 (44 characters ending in '=')"
+_CEPH_KEY_RULE = "must be a cephx key as `ceph-authtool --gen-print-key` prints one (40 base64 characters)"
 
 
 def _services(uses: Callable[[ApiSpec], object]) -> dict[str, tuple[str, ...]]:
@@ -178,6 +184,13 @@ def _catalogue() -> dict[str, SecretSpec]:
         SecretSpec("swift_hash_path_prefix", (PASTE_INI,), "Swift's object placement hash",
                    services=("swift-proxy-server",)),
     ]
+    # Ceph is deployed for cinder's volumes (components/ceph.py).
+    ceph_users = ("cinder-api",)
+    for entity, purpose in (("mon", "Ceph's monitors (mon.)"), ("admin", "Ceph's administrator (client.admin)"),
+                            ("bootstrap_osd", "registering Ceph OSDs (client.bootstrap-osd)"),
+                            ("cinder", "cinder-volume's RBD access (client.cinder)")):
+        specs.append(SecretSpec(f"ceph_{entity}_key", (), purpose, services=ceph_users, rule=_CEPH_KEY_RULE,
+                                ceph_key=True))
     for i in (0, 1):
         for kind in ("fernet", "credential"):
             specs.append(SecretSpec(f"keystone_{kind}_key_{i}", (), f"keystone {kind} key {i}",

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import pulumi
 
-from components.catalog import ApiSpec
+from components.catalog import ApiSpec, ConfigFile
 from components.defaults import PORTS
 from components.inventory import Inventory
 from components.key_repository import generation_secret, made_as_bytes, repository_layout
@@ -105,19 +105,25 @@ class ServiceConfig:
             neutron=inv.tier("neutron"),
             cinder=inv.tier("cinder"),
             glance=inv.tier("glance"),
+            swift_container=spec.swift_container or "",
             **{k: v for k, v in secrets.items() if k != "transport_url"},
         )
 
+    def wanted_files(self) -> list[ConfigFile]:
+        """The service's config files this inventory asks for (glance's swift store
+        reference only with the swift back-end)."""
+        return [cf for cf in self.spec.config_files if cf.wanted(self.inventory.tiers)]
+
     def config_files(self, node: Any) -> list[KollaFile]:
         """The service's own config files for `node`, rendered in one pass."""
-        spec = self.spec
+        wanted = self.wanted_files()
         rendered = self.secrets.apply(
-            lambda s: {file_name(cf.dest): render(cf.template, **self.context(node, s)) for cf in spec.config_files}
+            lambda s: {file_name(cf.dest): render(cf.template, **self.context(node, s)) for cf in wanted}
         )
         return [
             KollaFile(file_name(cf.dest), cf.dest, cf.owner, cf.perm,
                       rendered.apply(lambda r, n=file_name(cf.dest): r[n]))
-            for cf in spec.config_files
+            for cf in wanted
         ]
 
     def permissions(self) -> list[dict[str, object]]:

@@ -513,8 +513,25 @@ BAD_VALUES = [
     # cinder, glance
     ("cinder.backend_host", "cinder volumes", ("cinder.backend_host", "not a valid name", "e.g. cinder-volumes")),
     ("cinder.backend_host", "cinder\n", ("cinder.backend_host", "not a valid name")),
-    ("glance.backend", "ceph", ("glance.backend", "use file (default), swift or rbd")),
+    ("glance.backend", "rbd", ("glance.backend", "use file (default) or swift")),
     ("glance.backend", "swift", ("glance.backend", "needs swift-proxy-server")),
+    ("glance.file_path", "srv/images", ("glance.file_path", "not an absolute host path", "below /")),
+    ("glance.file_path", "/srv/../etc", ("glance.file_path", "no `.` or `..` components")),
+    ("glance.file_path", "/srv/my images", ("glance.file_path", "not an absolute host path")),
+    ("cinder.backend", "lvm", ("cinder.backend", "use rbd (default)")),
+    # ceph: its own minimum memory target, devices under /dev
+    ("ceph.pool_size", 0, ("ceph.pool_size", "outside 1-10", "default 3")),
+    ("ceph.osd_memory_target", "512M", ("ceph.osd_memory_target", "below the minimum of 896M")),
+    ("ceph.osd_memory_target", 4096, ("ceph.osd_memory_target", "not a Ceph size", "quotes")),
+    ("ceph.osd_file_size", "10GB", ("ceph.osd_file_size", "not a Ceph size", "K, M, G or T")),
+    ("ceph.osd_devices", ["/srv/disk"], ("ceph.osd_devices[0]", "not a block device path", "under /dev/")),
+    ("ceph.osd_devices", ["/dev/sdb", "/dev/sdb"], ("ceph.osd_devices", "lists /dev/sdb twice", "name each device once")),
+    # swift: what the ring builder accepts
+    ("swift.part_power", 33, ("swift.part_power", "outside 1-32")),
+    ("swift.devices", [], ("swift.devices", "must not be empty")),
+    ("swift.devices", [{"name": "../x"}], ("swift.devices[0].name", "not a valid name")),
+    ("swift.mount_check", "no", ("swift.mount_check", "must be true or false")),
+    ("swift.devices", [{"name": "d1"}, {"name": "d1"}], ("swift.devices", "lists d1 twice", "name each device once")),
     # unknown keys at every level, with a guess where one is close
     ("images.regsitry", "r.example.com", ("images.regsitry", "unknown key", "did you mean registry")),
     ("hosts.1.external_interfce", "eth1", ("hosts[1].external_interfce", "unknown key", "did you mean external_interface")),
@@ -563,7 +580,14 @@ GOOD_VALUES = [
     ("keepalived.priority_base", 254),
     ("neutron.max_l3_agents_per_router", 0),
     ("neutron.l3_ha", False),
-    ("glance.backend", "rbd"),
+    ("glance.backend", "file"),
+    ("glance.file_path", "/srv/glance-images"),
+    ("glance.file_path", "/mnt/nfs/glance"),
+    ("ceph.osd_devices", ["/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "/dev/sdc"]),
+    ("ceph.osd_memory_target", "896M"),
+    ("ceph.pool_size", 3),
+    ("swift.devices", [{"name": "sdb", "weight": 200}, {"name": "sdc"}]),
+    ("swift.min_part_hours", 0),
 ]
 
 

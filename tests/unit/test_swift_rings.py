@@ -29,7 +29,7 @@ def test_values_swift_would_refuse_are_refused(bad):
 
 
 def test_duplicate_devices_are_named_in_the_error():
-    with pytest.raises(ValidationError, match="d2 listed twice"):
+    with pytest.raises(ValidationError, match="lists d2 twice"):
         SwiftTunables.model_validate({"devices": [{"name": "d2"}, {"name": "d2"}]})
 
 
