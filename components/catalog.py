@@ -8,7 +8,7 @@ literals of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from components.swift_settings import HOST_RING_DIR, RING_DIR
 
@@ -77,6 +77,10 @@ class ApiSpec:
     # The Swift container the service stores into when its back-end is Swift; the
     # program creates it (components/glance.py) before the service is ready.
     swift_container: str | None = None
+    # Where its `file` back-end stores, in the container. `<service>.file_path` (a file
+    # system every host of its group shares) is mounted there; without one, one
+    # replica only (on the group's first host), as kolla-ansible does.
+    file_store: str | None = None
     config_files: tuple[ConfigFile, ...] = ()
     depends_on: tuple[str, ...] = ()
     # Enabled services deployed before this one when they are enabled (ordering only:
@@ -166,6 +170,7 @@ CATALOG: dict[str, ApiSpec] = {
             depends_on=("keystone",),
             after=("swift-proxy-server",),
             swift_container="glance",
+            file_store="/var/lib/glance/images",
             # The staging area of interoperable import and the file store's images.
             volumes=(("glance", "/var/lib/glance"),),
         ),
@@ -320,3 +325,14 @@ def deploy_order(enabled: tuple[str, ...]) -> list[str]:
     for name in enabled:
         visit(name)
     return ordered
+
+
+def replica_hosts(spec: ApiSpec, group: Sequence[Any], tiers: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+    """The hosts of `group` that run a replica of `spec`: all of them, but the first only
+    for a file store that no shared file system backs (each replica would see other
+    images)."""
+    if spec.file_store is not None:
+        tier = tiers[spec.short]
+        if tier["backend"] == "file" and tier["file_path"] is None:
+            return list(group[:1])
+    return list(group)

@@ -77,6 +77,8 @@ ROTATION_RULES: tuple[RotationRule, ...] = (
                  "keystone_admin_password`; keystone's bootstrap step applies it"),
     RotationRule(r"keystone_(fernet|credential)_key_[0-9]+", "refused",
                  "Fernet keys rotate with keystone.fernet_rotation and keystone.credential_rotation"),
+    RotationRule(r"ceph_fsid", "refused",
+                 "it names the Ceph cluster in every monitor's store and every OSD: a new one is another cluster"),
     RotationRule(r"ceph_(mon|admin|bootstrap_osd|cinder)_key", "refused",
                  "a cephx key lives in the monitors' auth database and in every daemon or client holding it; "
                  "a new value would lock out every one of them still holding the old key"),
@@ -181,6 +183,16 @@ class Passwords(pulumi.ComponentResource):
             self._made[name] = pulumi.Output.secret(key)
         return self._made[name]
 
+    def uuid(self, name: str) -> pulumi.Output[str]:
+        """A UUID, generated once (Ceph's cluster fsid). An identifier rather than a
+        secret, kept with the generated values so that it can be pinned the same way."""
+        if name in self._given:
+            return pulumi.Output.unsecret(self._given[name])
+        if name not in self._made:
+            raw = random.RandomBytes(name, length=16, opts=pulumi.ResourceOptions(parent=self))
+            self._made[name] = pulumi.Output.unsecret(raw.hex.apply(uuid_from_hex))
+        return self._made[name]
+
     def ceph_key(self, name: str) -> pulumi.Output[str]:
         """A cephx key (what `ceph-authtool --gen-print-key` prints), generated once.
 
@@ -214,3 +226,9 @@ def is_ceph_key(value: str) -> bool:
     except ValueError:
         return False
     return len(raw) == 28 and raw[:2] == b"\x01\x00" and raw[10:12] == b"\x10\x00"
+
+
+def uuid_from_hex(hex_digits: str) -> str:
+    """A UUID's text form from 32 random hex digits."""
+    h = hex_digits[:32]
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -186,6 +186,10 @@ def _catalogue() -> dict[str, SecretSpec]:
     ]
     # Ceph is deployed for cinder's volumes (components/ceph.py).
     ceph_users = ("cinder-api",)
+    specs.append(SecretSpec(
+        "ceph_fsid", (), "Ceph's cluster id (an identifier, in every ceph.conf)", services=ceph_users,
+        pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        rule="must be a UUID in lower-case hex (8-4-4-4-12)"))
     for entity, purpose in (("mon", "Ceph's monitors (mon.)"), ("admin", "Ceph's administrator (client.admin)"),
                             ("bootstrap_osd", "registering Ceph OSDs (client.bootstrap-osd)"),
                             ("cinder", "cinder-volume's RBD access (client.cinder)")):

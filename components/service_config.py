@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import pulumi
 
 from components.catalog import ApiSpec, ConfigFile
+from components.ceph_config import CINDER, VOLUMES_POOL
 from components.defaults import PORTS
 from components.inventory import Inventory
 from components.key_repository import generation_secret, made_as_bytes, repository_layout
@@ -106,6 +107,7 @@ class ServiceConfig:
             cinder=inv.tier("cinder"),
             glance=inv.tier("glance"),
             swift_container=spec.swift_container or "",
+            rbd={"pool": VOLUMES_POOL, "user": CINDER.user},
             **{k: v for k, v in secrets.items() if k != "transport_url"},
         )
 
@@ -126,10 +128,22 @@ class ServiceConfig:
             for cf in wanted
         ]
 
+    def shared_store(self) -> tuple[str, str] | None:
+        """(host path, container path) of the shared file system the file store is on."""
+        spec = self.spec
+        if spec.file_store is None:
+            return None
+        path = self.inventory.tier(spec.short).get("file_path")
+        return (path, spec.file_store) if path else None
+
     def permissions(self) -> list[dict[str, object]]:
         spec = self.spec
         owner = f"{spec.owner}:{spec.owner}"
-        return [{"path": f"/var/lib/{spec.short}", "owner": owner, "recurse": True}] + [
+        shared = self.shared_store()
+        # Never a recursive chown through a shared file system: it walks every image at
+        # every start on every host (and fails where the server squashes root).
+        home = {"path": f"/var/lib/{spec.short}", "owner": owner, "recurse": shared is None}
+        return [home] + ([{"path": shared[1], "owner": owner}] if shared else []) + [
             {"path": repo.path, "owner": owner, "perm": "0700"} for repo in spec.key_repositories
         ]
 

@@ -21,6 +21,9 @@ STORAGE_PORTS: dict[str, int] = {"object": 6200, "container": 6201, "account": 6
 # kolla's swift_rsync_port: not rsync's 873, so a host's own rsync daemon (backups, a
 # mirror) can keep 873 while Swift replicates on the internal address.
 RSYNC_PORT = 10873
+# The rsync module (read-only, the ring folder) from which the ring step on the first
+# storage host copies the other storage hosts' builders.
+RSYNC_RING_MODULE = "rings"
 RINGS: tuple[str, ...] = ("account", "container", "object")
 
 # Where the pieces live, on the hosts and in the containers.

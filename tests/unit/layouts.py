@@ -21,6 +21,8 @@ def split_config() -> tuple[dict[str, Any], frozenset[str]]:
         "messaging": ["ctl2", "ctl3", "ctl4"],
         "loadbalancer": ["ctl4", "ctl5"],
         "memcached": ["ctl3", "ctl4", "ctl5"],
+        # Ceph's OSDs and cinder-volume; its monitors are on the database hosts.
+        "storage": ["ctl5", "ctl1", "ctl4"],
     }
     return raw, secret_keys
 
