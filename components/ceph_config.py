@@ -36,7 +36,8 @@ class CephClient:
 
     @property
     def keyring_name(self) -> str:
-        return f"ceph.{self.entity}.keyring"
+        """ceph.<entity>.keyring, where Ceph's tools look for it (ceph.mon.keyring for mon.)."""
+        return f"ceph.{self.entity.rstrip('.')}.keyring"
 
     @property
     def user(self) -> str:

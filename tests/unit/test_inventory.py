@@ -725,3 +725,75 @@ def test_every_line_names_a_key_path_and_says_what_to_write():
         key, _, rest = problem.partition(": ")
         assert key and " " not in key, problem
         assert "write" in rest, problem
+
+
+# --- the storage tier ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("service", "what"), [
+    ("cinder-api", "cinder-volume and the Ceph OSDs its volumes live on"),
+    ("swift-proxy-server", "Swift's account, container and object servers"),
+])
+def test_a_service_that_stores_data_needs_storage_hosts(service, what):
+    raw, secrets = make_config(enabled_services=["keystone", service])
+    del raw["groups"]["storage"]
+    assert_problem(problems_of(raw, secrets), "groups.storage", f"{service} is enabled", what, "which is empty")
+    raw["groups"]["storage"] = ["ctl2"]
+    raw["ceph"] = {"pool_size": 1}
+    parse_inventory(raw, secrets)
+
+
+def test_ceph_keeps_each_copy_on_another_storage_host():
+    raw, secrets = make_config()
+    raw["groups"]["storage"] = ["ctl1", "ctl2"]
+    assert_problem(problems_of(raw, secrets), "ceph.pool_size", "3 copies need 3 storage hosts",
+                   "groups.storage has 2", "from 1 to 2")
+    raw["ceph"] = {"pool_size": 2}
+    parse_inventory(raw, secrets)
+    # without cinder there is no Ceph to size
+    raw["ceph"] = {"pool_size": 3}
+    raw["enabled_services"] = ["keystone", "glance-api"]
+    parse_inventory(raw, secrets)
+
+
+def test_glance_on_swift_needs_the_proxies_and_the_file_path_only_fits_the_file_store():
+    raw, secrets = make_config(enabled_services=["keystone", "glance-api", "swift-proxy-server"],
+                               glance={"backend": "swift"})
+    assert parse_inventory(raw, secrets).tier("glance")["backend"] == "swift"
+    raw["glance"] = {"backend": "swift", "file_path": "/srv/glance"}
+    assert_problem(problems_of(raw, secrets), "glance.file_path", "only the file back-end reads it",
+                   "remove file_path or use backend: file")
+    raw["enabled_services"] = ["keystone", "glance-api"]
+    raw["glance"] = {"backend": "swift"}
+    assert_problem(problems_of(raw, secrets), "glance.backend", "needs swift-proxy-server")
+
+
+@pytest.mark.parametrize(("control", "file_path", "warned"), [
+    (["ctl1", "ctl2", "ctl3"], None, True),
+    (["ctl1", "ctl2", "ctl3"], "/srv/glance-images", False),
+    (["ctl2"], None, False),
+])
+def test_a_file_store_without_a_shared_file_system_is_said_to_run_one_glance_api(control, file_path, warned):
+    raw, secrets = make_config(glance={"backend": "file", "file_path": file_path})
+    raw["groups"]["control"] = control
+    warnings = [w for w in parse_inventory(raw, secrets).warnings if w.startswith("glance.backend")]
+    assert bool(warnings) == warned
+    if warned:
+        assert "glance-api runs on ctl1 only, not on all 3 control hosts" in warnings[0]
+        assert "set glance.file_path" in warnings[0] and "backend: swift" in warnings[0]
+
+
+def test_more_swift_replicas_than_storage_hosts_is_warned():
+    raw, secrets = make_config(enabled_services=["keystone", "swift-proxy-server"])
+    raw["groups"]["storage"] = ["ctl1"]
+    warnings = parse_inventory(raw, secrets).warnings
+    assert any(w.startswith("swift.replicas: 3 copies over 1 storage host(s)") for w in warnings)
+
+
+def test_a_pinned_ceph_key_must_be_a_cephx_key():
+    raw, secrets = make_config()
+    raw["ceph_cinder_key"] = "not-a-key"
+    assert_problem(problems_of(raw, secrets | {"ceph_cinder_key"}), "ceph_cinder_key",
+                   "cephx key as `ceph-authtool --gen-print-key` prints one", "value not shown")
+    raw["ceph_cinder_key"] = "AQAAAAAAAAAAABAA+b8bwDYGiL3jSsRpRshqXg=="
+    parse_inventory(raw, secrets | {"ceph_cinder_key"})
