@@ -277,7 +277,8 @@ CATALOG: dict[str, ApiSpec] = {
             url_suffix="/v1/AUTH_%(project_id)s",
             health_path="/healthcheck",
             owner="swift",
-            command="swift-proxy-server /etc/swift/proxy-server.conf",
+            # --verbose: its log lines on stderr (docker logs) as well as syslog.
+            command="swift-proxy-server /etc/swift/proxy-server.conf --verbose",
             config_files=(
                 ConfigFile("swift/proxy-server.conf.j2", "/etc/swift/proxy-server.conf", "swift", "0640"),
                 ConfigFile("swift/swift.conf.j2", "/etc/swift/swift.conf", "swift", "0640"),

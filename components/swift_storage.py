@@ -66,8 +66,8 @@ class StorageDaemon:
 def _daemon(ring: str, role: str, probe: Probe = "process") -> StorageDaemon:
     conf = f"{ring}-server.conf"
     # --verbose adds a console handler: every log line reaches `docker logs` (rotated by
-    # the json-file log options) as well as syslog, which is /dev/log where it is a
-    # socket in the container, else UDP to localhost:514 (Swift's own fallback).
+    # the json-file log options) as well as syslog (UDP to the host's 127.0.0.1:514,
+    # configs/swift/storage-server.j2).
     return StorageDaemon(
         container=f"swift_{ring}_{role}",
         command=f"swift-{ring}-{role} {CONFIG_FILES[conf].dest} --verbose",
