@@ -68,6 +68,9 @@ MARIADB_OPTION_FILE = Landing("MariaDB option files", "#\\'\"", no_whitespace=Tr
 OSLO_CONFIG = Landing("oslo.config files", "$")
 # paste.deploy and swift read their files with configparser's `%` interpolation.
 PASTE_INI = Landing("paste.deploy/swift ini files", "%")
+# glance_store reads its Swift reference file (glance-swift.conf) with configparser's `%`
+# interpolation and strips a value's surrounding quotes (SwiftConfigParser).
+SWIFT_STORE_REFERENCE = Landing("glance_store's Swift reference file", "%\"'")
 # cuttlefish (rabbitmq.conf) ends a value at `#`.
 RABBITMQ_CONF = Landing("rabbitmq.conf", "#")
 # haproxy.cfg splits words at blanks, reads `#` as a comment and `\`, quotes itself;
@@ -203,7 +206,8 @@ def _catalogue() -> dict[str, SecretSpec]:
         specs.append(SecretSpec(f"{short}_database_password", (SQL, DATABASE_URL), f"{short}'s database user",
                                 services=users))
     for short, users in _services(lambda spec: spec.keystone_user).items():
-        landings = (OSLO_CONFIG, SHELL) + ((PASTE_INI,) if short == "swift" else ())
+        landings = (OSLO_CONFIG, SHELL) + ((PASTE_INI,) if short == "swift" else ()) + (
+            (SWIFT_STORE_REFERENCE,) if short == "glance" else ())
         specs.append(SecretSpec(f"{short}_keystone_password", landings, f"{short}'s keystone user",
                                 services=users))
     for short, users in _services(lambda spec: spec.rabbitmq).items():
