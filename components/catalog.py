@@ -145,7 +145,8 @@ CATALOG: dict[str, ApiSpec] = {
                 KeyRepository(
                     "credential",
                     "/etc/keystone/credential-keys",
-                    migrate="keystone-manage --config-file /etc/keystone/keystone.conf credential_migrate",
+                    migrate=("keystone-manage --config-file /etc/keystone/keystone.conf credential_migrate "
+                             "--keystone-user keystone --keystone-group keystone"),
                 ),
             ),
         ),

@@ -26,14 +26,20 @@ class ImageSpec:
         return f"{registry}/{NAMESPACE}/{self.name}:{TAG}"
 
 
-def _service(name: str) -> ImageSpec:
-    return ImageSpec(name, IMAGES_DIR / name, "base")
+def _image(name: str, parent: str) -> ImageSpec:
+    return ImageSpec(name, IMAGES_DIR / name, parent)
 
 
-SERVICE_NAMES = (
-    "mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached", "keystone",
-    "glance-api", "placement-api", "nova-api", "neutron-server", "cinder-api",
-    "horizon", "swift-proxy", "swift-storage", "cinder-scheduler", "cinder-volume", "ceph",
+# Infrastructure and storage daemons on the base; OpenStack's Python services on the
+# shared openstack-base (their common libraries built and pushed once).
+INFRA_NAMES = ("mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached", "swift-storage", "ceph")
+OPENSTACK_NAMES = (
+    "keystone", "glance-api", "placement-api", "nova-api", "neutron-server", "cinder-api",
+    "horizon", "swift-proxy", "cinder-scheduler", "cinder-volume",
 )
+SERVICE_NAMES = INFRA_NAMES + OPENSTACK_NAMES
 BASE = ImageSpec("base", IMAGES_DIR / "base", None)
-KOLLA_IMAGES: tuple[ImageSpec, ...] = (BASE, *(_service(n) for n in SERVICE_NAMES))
+OPENSTACK_BASE = ImageSpec("openstack-base", IMAGES_DIR / "openstack-base", "base")
+KOLLA_IMAGES: tuple[ImageSpec, ...] = (
+    BASE, *(_image(n, "base") for n in INFRA_NAMES), OPENSTACK_BASE, *(_image(n, "openstack-base") for n in OPENSTACK_NAMES),
+)

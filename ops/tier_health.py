@@ -2,7 +2,7 @@
 
 A host is back when every kolla-ha container on it runs and passes its health check,
 and, beyond what one container can tell: its Galera node is Synced in a Primary
-component of the full size, its RabbitMQ node sees every node running, and its
+component of the full size with a real state UUID, its RabbitMQ node sees every node running, and its
 keepalived is BACKUP or MASTER (FAULT means it could never take the VIP).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ docker ps -a --filter label=kolla-ha.service --format '{{.Names}}' | while read 
   docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}" "$name"
 done
 if docker inspect mariadb >/dev/null 2>&1; then
-  docker exec mariadb mysql -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size')" 2>/dev/null | sed 's/^/galera	/'
+  docker exec mariadb mysql -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_cluster_state_uuid')" 2>/dev/null | sed 's/^/galera	/'
 fi
 if docker inspect rabbitmq >/dev/null 2>&1; then
   printf 'rabbitmq\t%s\n' "$(docker exec rabbitmq rabbitmqctl -q cluster_status --formatter json 2>/dev/null | tr -d '\n')"
@@ -72,6 +72,9 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
         if (galera.get("wsrep_local_state_comment"), galera.get("wsrep_cluster_status"),
                 galera.get("wsrep_cluster_size")) != ("Synced", "Primary", size):
             found.append(f"galera: {galera or 'no answer'}")
+        elif galera.get("wsrep_cluster_state_uuid", "").strip("0-") == "":
+            # Serving, but without a state UUID no node could ever join it again.
+            found.append("galera: the cluster has no state UUID (a joiner could never sync)")
     if host.name in inv.groups.get("messaging", ()):
         try:
             running = sorted(json.loads(rabbit).get("running_nodes", []))

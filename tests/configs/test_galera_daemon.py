@@ -195,3 +195,23 @@ def test_bootstrap_does_nothing_on_an_initialised_datadir(db):
     assert "belongs to a Galera node already; no bootstrap needed" in again.stdout
     assert not (db.data / "kolla-ha-new-cluster").exists()
     assert db.value("SHOW STATUS LIKE 'wsrep_cluster_size'") == "1"
+
+
+def test_a_node_that_crashed_starts_from_its_recovered_position(db):
+    # Last in this module: it crashes the server and starts it again. A crash leaves
+    # seqno -1 in grastate.dat; galera_start must recover the real position, or the
+    # cluster the node forms again has no state UUID and no joiner can ever sync from it.
+    cluster = db.value("SHOW STATUS LIKE 'wsrep_cluster_state_uuid'")
+    committed = int(db.value("SHOW STATUS LIKE 'wsrep_last_committed'"))
+    assert cluster and cluster != "00000000-0000-0000-0000-000000000000"
+    db.server.kill()
+    db.server.wait(30)
+    assert "seqno:   -1" in (db.data / "grastate.dat").read_text()
+    db.server = start(["bash", str(db.etc / "galera_start")], db.env, db.log)
+    wait_until("mariadbd answers", lambda: mysqladmin(db.run / "mysqld.sock", "ping").returncode == 0, 120,
+               db.server, db.log)
+    wait_until("wsrep Synced", lambda: db.value("SHOW STATUS LIKE 'wsrep_local_state_comment'") == "Synced", 60,
+               db.server, db.log)
+    assert "recovered its position" in db.log.read_text()
+    assert db.value("SHOW STATUS LIKE 'wsrep_cluster_state_uuid'") == cluster
+    assert int(db.value("SHOW STATUS LIKE 'wsrep_last_committed'")) >= committed

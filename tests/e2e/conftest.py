@@ -94,3 +94,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("kolla-ha end-to-end figures")
         for key, value in FIGURES.items():
             terminalreporter.write_line(f"{key}: {value}")
+
+
+# The modules share one stack and build on each other: faults first on the fresh stack,
+# then the checks and the changes that grow it (scale-out, queue type), then the day-2
+# changes that start from there.
+MODULE_ORDER = ("test_faults", "test_ha_stack", "test_day2", "test_storage")
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Reorder this folder's tests among the slots they already have; the session's other
+    tests keep their places."""
+    def module(item: Any) -> str:
+        return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+
+    slots = [i for i, item in enumerate(items) if module(item) in MODULE_ORDER]
+    ordered = sorted((items[i] for i in slots), key=lambda item: MODULE_ORDER.index(module(item)))
+    for slot, item in zip(slots, ordered):
+        items[slot] = item

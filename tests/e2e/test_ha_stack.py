@@ -7,12 +7,12 @@ classic mirrored queues (which replaces every broker and every messaging client)
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from typing import Any
 
 from tests.e2e.conftest import dev_values
+from tests.e2e.day2 import guarded_change
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
 from lab.executor.run import run_stack
@@ -172,26 +172,6 @@ def test_redeploy_without_change_plans_nothing_and_restarts_nothing(deployment: 
     assert deployment.started_at() == before
 
 
-class TokenClient(threading.Thread):
-    """Asks keystone for tokens through the VIP until stopped; counts failures."""
-
-    def __init__(self, password: str) -> None:
-        super().__init__(daemon=True)
-        self.password = password
-        self.stop = threading.Event()
-        self.ok = 0
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                keystone_token(f"http://{VIP}:5000", self.password)
-                self.ok += 1
-            except Exception as err:  # every kind of failure counts against HA
-                self.errors.append(f"{time.strftime('%H:%M:%S')} {type(err).__name__}: {str(err)[:120]}")
-            time.sleep(0.2)
-
-
 def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: Deployment, admin_password: str) -> None:
     from lab import Lab
 
@@ -204,22 +184,10 @@ def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: 
     for group in ("control", "memcached"):
         values["groups"][group] = values["groups"][group] + ["ctl4"]
     before = deployment.started_at()
-    client = TokenClient(admin_password)
-    client.start()
-    start = time.monotonic()
-    executor, exports = run_stack("dev", values=values, state_path=deployment.state_path,
-                                  secrets_given={"keystone_admin_password": admin_password})
-    FIGURES["scale-out deploy (s)"] = round(time.monotonic() - start, 1)
-    time.sleep(3)
-    client.stop.set()
-    client.join()
+    change = guarded_change(deployment, values, admin_password, "scale out to ctl4")
+    exports = change.exports
     deployment.hosts.append("ctl4")
-    deployment.values = values
-    FIGURES["scale-out token requests ok"] = client.ok
-    FIGURES["scale-out token request errors"] = len(client.errors)
-    replaced = sorted(s.name for s in executor.plan if s.op == "replace")
-    created = sorted(s.name for s in executor.plan if s.op == "create")
-    FIGURES["scale-out replaced"] = len(replaced)
+    created = sorted(name for op, name in change.steps if op == "create")
     # The new member serves...
     assert "ctl4-keystone" in created and "ctl4-memcached" in created
     token, _ = keystone_token(f"http://{host_address('ctl4')}:5000", admin_password)
@@ -231,30 +199,25 @@ def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: 
         for name in ("mariadb", "rabbitmq", "keepalived", "memcached", "haproxy"):
             assert after[(host, name)] == before[(host, name)], f"{name} on {host} was restarted"
     # HAProxy learnt the new backends by reloading in place, one host after the other.
-    reloads = [s.name for s in executor.plan if s.name.endswith("-haproxy-config") and s.op == "update"]
+    reloads = [name for op, name in change.steps if name.endswith("-haproxy-config") and op == "update"]
     assert reloads == ["ctl1-haproxy-config", "ctl2-haproxy-config", "ctl3-haproxy-config"]
     for host in HOSTS:
         servers = haproxy_servers(deployment, host)
         assert ("keystone", "ctl4", "UP") in servers, (host, servers)
     # ...and the config consumers were replaced one host at a time, in host order.
-    keystone_steps = [s.name for s in executor.plan if s.name.endswith("-keystone") and s.op == "replace"]
-    assert keystone_steps == ["ctl1-keystone", "ctl2-keystone", "ctl3-keystone"]
-    assert client.ok > 0
-    assert client.errors == [], client.errors[:10]
+    assert change.replaced("-keystone") == ["ctl1-keystone", "ctl2-keystone", "ctl3-keystone"]
+    assert change.ok > 0
+    assert change.errors == [], change.errors[:10]
 
 
 def test_mirrored_policy_option_mirrors_classic_queues_on_every_node(deployment: Deployment,
                                                                      admin_password: str) -> None:
     values = dict(deployment.values)
     values["rabbitmq"] = {**values.get("rabbitmq", {}), "queue_type": "mirrored"}
-    start = time.monotonic()
-    executor, _ = run_stack("dev", values=values, state_path=deployment.state_path,
-                            secrets_given={"keystone_admin_password": admin_password})
-    FIGURES["switch to mirrored queues (s)"] = round(time.monotonic() - start, 1)
-    deployment.values = values
+    change = guarded_change(deployment, values, admin_password, "switch to mirrored queues")
     # The brokers took the new definitions one at a time and are one cluster again.
-    rabbit_steps = [s.name for s in executor.plan if s.name.endswith("-rabbitmq") and s.op == "replace"]
-    assert rabbit_steps == ["ctl1-rabbitmq", "ctl2-rabbitmq", "ctl3-rabbitmq"]
+    assert change.replaced("-rabbitmq") == ["ctl1-rabbitmq", "ctl2-rabbitmq", "ctl3-rabbitmq"]
+    assert change.errors == [], change.errors[:10]
     test_rabbitmq_three_nodes_one_cluster(deployment)
     queue = f"e2e-mirrored-{uuid.uuid4().hex[:8]}"
     status, _ = _rabbit_api(deployment, "ctl1", "PUT", f"/queues/%2F/{queue}", {"durable": True})

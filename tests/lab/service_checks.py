@@ -175,6 +175,12 @@ CHECKS: dict[str, ServiceCheck] = {c.image: c for c in (
         files={"probe.txt": ("/etc/kolla-ha/probe.txt", "0640", "copied\n")},
         probe='test "$(stat -c %a /etc/kolla-ha/probe.txt)" = 640 && grep -q copied /etc/kolla-ha/probe.txt'),
     ServiceCheck(
+        # The shared parent of the OpenStack images: its libraries import, and the
+        # openstack client runs.
+        "openstack-base", "sleep infinity",
+        probe="python3 -c 'import keystonemiddleware, oslo_db, oslo_messaging, oslo_cache, pymysql, memcache, "
+              "pymemcache, keystoneauth1, swiftclient, os_brick' && openstack --version >/dev/null"),
+    ServiceCheck(
         # The image ships an empty datadir (the Galera bootstrap initialises it), so this
         # check initialises one the same way before starting the server.
         "mariadb-server", "/usr/local/bin/lab-mariadb-start",

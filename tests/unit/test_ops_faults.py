@@ -80,7 +80,8 @@ def test_power_switch_lab_and_commands_quote_the_host() -> None:
 
 
 def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = '"rabbit@ctl1","rabbit@ctl2","rabbit@ctl3"',
-                  keepalived: str = "State=BACKUP", health: str = "healthy") -> str:
+                  keepalived: str = "State=BACKUP", health: str = "healthy",
+                  state_uuid: str = "9b77f992-e862-11f1-b9e2-1287b67d5f0d") -> str:
     return "\n".join([
         f"container\t/mariadb running {health}",
         "container\t/keystone_bootstrap exited none",
@@ -88,6 +89,7 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
         f"galera\twsrep_cluster_size\t{size}",
         "galera\twsrep_cluster_status\tPrimary",
         f"galera\twsrep_local_state_comment\t{galera_state}",
+        f"galera\twsrep_cluster_state_uuid\t{state_uuid}",
         f'rabbitmq\t{{"running_nodes": [{running}]}}',
         f"keepalived\t{keepalived}",
     ])
@@ -97,6 +99,7 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
     (_probe_output(), []),
     (_probe_output(galera_state="Joined"), ["galera"]),
     (_probe_output(size="2"), ["galera"]),
+    (_probe_output(state_uuid="00000000-0000-0000-0000-000000000000"), ["no state UUID"]),
     (_probe_output(running='"rabbit@ctl1"'), ["rabbitmq"]),
     (_probe_output(keepalived="State=FAULT"), ["keepalived"]),
     (_probe_output(health="starting"), ["mariadb is starting"]),
