@@ -2,9 +2,9 @@
 Swift, Swift's rings and replicas, cinder's volumes in Ceph, through the VIP with the
 stock `openstack` client as a user drives it.
 
-Runs after test_ha_stack.py (alphabetical order, one deployment per package): the last
-test adds a storage host, and uses the fourth lab host that test_ha_stack's scale-out
-brought up (it brings it up itself when run alone).
+Runs last (conftest's MODULE_ORDER), on the stack the other modules leave: the last test
+adds a storage host on the fourth lab host that test_ha_stack's scale-out brought up
+(and test_day2 scaled in again), as a day-2 change through the plan and the HA guard.
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from lab.executor.run import run_stack
 from offline.program import resolve
 from ops.faults import FaultInjector
 from ops.host_access import PowerSwitch
 from ops.stack_file import inventory_of
 from ops.tier_health import wait_until_back
+from tests.e2e.day2 import guarded_change
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token
 
@@ -296,23 +296,19 @@ def test_adding_a_storage_host_rebalances_while_objects_are_read(lab, deployment
         assert swift.put(VIP, path, data) == 201
     reader = Reader(swift, list(objects), objects)
     reader.start()
-    start = time.monotonic()
     try:
-        executor, _ = run_stack("dev", values=values, state_path=deployment.state_path,
-                                secrets_given={"keystone_admin_password": admin_password})
+        change = guarded_change(deployment, values, admin_password, "add storage host ctl4")
     finally:
         time.sleep(35)  # a replication pass on every host with the new rings
         reader.stop.set()
         reader.join()
-    deployment.values = values
     if "ctl4" not in deployment.hosts:
         deployment.hosts.append("ctl4")
-    FIGURES["add a storage host (s)"] = round(time.monotonic() - start, 1)
     FIGURES["object reads while adding a storage host"] = f"{reader.ok} ok, {len(reader.errors)} failed"
-    replaced = sorted(s.name for s in executor.plan if s.op == "replace")
+    assert change.errors == [], change.errors[:10]
     # Swift reloads rings by itself: only the expirers (their share of the queue) roll.
-    assert [n for n in replaced if "swift" in n] == sorted(f"{h}-swift_object_expirer" for h in storage_hosts(deployment)
-                                                           if h != "ctl4")
+    assert sorted(n for n in change.replaced("") if "swift" in n) == sorted(
+        f"{h}-swift_object_expirer" for h in storage_hosts(deployment) if h != "ctl4")
     md5s = {h: ring_md5s(deployment, h, "swift_object_server") for h in storage_hosts(deployment)}
     assert len({json.dumps(m, sort_keys=True) for m in md5s.values()}) == 1, md5s
     builder = deployment.exec("ctl1", "swift_object_server", f"swift-ring-builder {RING_DIR}/object.builder")
