@@ -61,12 +61,12 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
 
         return {**inputs, "base64": base64.b64encode(bytes.fromhex(digest)).decode(), "hex": digest}
     if typ == "command:remote:Command":
-        stdout = _fake_ring_summary(inputs["stdin"]) if name.endswith("-swift_rings") else ""
+        stdout = fake_ring_summary(inputs["stdin"]) if name.endswith("-swift_rings") else ""
         return {**inputs, "stdout": stdout, "stderr": ""}
     return dict(inputs)
 
 
-def _fake_ring_summary(script: Any) -> str:
+def fake_ring_summary(script: Any) -> str:
     """What the Swift ring step prints (components/swift_ring_step.py), shaped from the
     request its script carries: fake ring and builder bytes that change with the
     request, real md5s of them."""
