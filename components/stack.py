@@ -167,7 +167,8 @@ class ControlPlane(pulumi.ComponentResource):
         self.register_outputs({"endpoints": self.endpoints()})
 
     def _config(self, spec: ApiSpec, inv: Inventory) -> ServiceConfig:
-        """The same service config its API replicas are made of (one rendering of its files)."""
+        """A service's config as its API replicas get it (the same secrets, context and
+        files), for the steps and daemons beside them (glance's store, cinder's volumes)."""
         return service_config(spec, inv, self.passwords, self.memcached.servers,
                               self.messaging.transport_url(spec.short) if spec.rabbitmq else None)
 
