@@ -64,6 +64,7 @@ class ApiService(pulumi.ComponentResource):
         steps = before_rollout_steps(config, first, args.infrastructure, parent=self)
         api = inv.tier("api")
         credentials = stats_credentials(pw.password("haproxy_stats_password"))
+        shared_store = config.shared_store()
         self.containers: list[pulumi.Resource] = []
 
         def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
@@ -75,6 +76,8 @@ class ApiService(pulumi.ComponentResource):
                     command=spec.command,
                     files=config.config_files(host.spec) + list(config.key_files),
                     volumes=list(spec.volumes),
+                    host_dirs=list(spec.host_dirs),
+                    data_dirs=[shared_store] if shared_store else [],
                     permissions=config.permissions(),
                     healthcheck=HealthCheck(
                         test=f"curl -sf -o /dev/null --max-time 5 http://{host.spec.address}:{spec.port}{spec.health_path}",

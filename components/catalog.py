@@ -8,6 +8,9 @@ literals of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from components.swift_settings import HOST_RING_DIR, RING_DIR
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,14 @@ class ConfigFile:
     dest: str
     owner: str
     perm: str = "0600"
+    # (tier, key, value): rendered only when that tunable has that value.
+    when: tuple[str, str, Any] | None = None
+
+    def wanted(self, tiers: Mapping[str, Mapping[str, Any]]) -> bool:
+        if self.when is None:
+            return True
+        tier, key, value = self.when
+        return tiers[tier][key] == value
 
 
 @dataclass(frozen=True)
@@ -61,10 +72,27 @@ class ApiSpec:
     health_path: str = "/"
     command: str = ""
     db_sync: str | None = None
+    # Idempotent commands the bootstrap step runs after db_sync (glance's metadefs).
+    after_db_sync: tuple[str, ...] = ()
+    # The Swift container the service stores into when its back-end is Swift; the
+    # program creates it (components/glance.py) before the service is ready.
+    swift_container: str | None = None
+    # Where its `file` back-end stores, in the container. `<service>.file_path` (a file
+    # system every host of its group shares) is mounted there; without one, one
+    # replica only (on the group's first host), as kolla-ansible does.
+    file_store: str | None = None
     config_files: tuple[ConfigFile, ...] = ()
     depends_on: tuple[str, ...] = ()
+    # Enabled services deployed before this one when they are enabled (ordering only:
+    # glance's swift store needs the object-store endpoint).
+    after: tuple[str, ...] = ()
+    # Groups besides its own that must not be empty when it is enabled (its storage).
+    needs_groups: tuple[str, ...] = ()
     # folders the service writes to, kept in named volumes across container replacement
     volumes: tuple[tuple[str, str], ...] = ()
+    # (host folder, container path): read-only bind mounts of files the program keeps
+    # on the host (Swift's rings), which change without replacing the container.
+    host_dirs: tuple[tuple[str, str], ...] = ()
     owner: str = "root"
     # WSGI script served by uwsgi, for services run that way.
     wsgi: str | None = None
@@ -132,10 +160,19 @@ CATALOG: dict[str, ApiSpec] = {
             owner="glance",
             command="glance-api --config-file /etc/glance/glance-api.conf",
             db_sync="glance-manage --config-file /etc/glance/glance-api.conf db_sync",
+            # The metadata definitions (the image properties dashboards offer): a
+            # namespace already loaded is skipped, so a re-run changes nothing.
+            after_db_sync=("glance-manage --config-file /etc/glance/glance-api.conf db_load_metadefs",),
             config_files=(
                 ConfigFile("glance/glance-api.conf.j2", "/etc/glance/glance-api.conf", "glance", "0640"),
+                ConfigFile("glance/glance-swift.conf.j2", "/etc/glance/glance-swift.conf", "glance", "0640",
+                           when=("glance", "backend", "swift")),
             ),
             depends_on=("keystone",),
+            after=("swift-proxy-server",),
+            swift_container="glance",
+            file_store="/var/lib/glance/images",
+            # The staging area of interoperable import and the file store's images.
             volumes=(("glance", "/var/lib/glance"),),
         ),
         ApiSpec(
@@ -208,6 +245,8 @@ CATALOG: dict[str, ApiSpec] = {
                 _uwsgi("cinder", "cinder"),
             ),
             depends_on=("keystone",),
+            # cinder-volume and the Ceph OSDs it stores into (components/cinder.py, ceph.py).
+            needs_groups=("storage",),
         ),
         ApiSpec(
             name="horizon",
@@ -239,12 +278,16 @@ CATALOG: dict[str, ApiSpec] = {
             url_suffix="/v1/AUTH_%(project_id)s",
             health_path="/healthcheck",
             owner="swift",
-            command="swift-proxy-server /etc/swift/proxy-server.conf",
+            # --verbose: its log lines on stderr (docker logs) as well as syslog.
+            command="swift-proxy-server /etc/swift/proxy-server.conf --verbose",
             config_files=(
                 ConfigFile("swift/proxy-server.conf.j2", "/etc/swift/proxy-server.conf", "swift", "0640"),
                 ConfigFile("swift/swift.conf.j2", "/etc/swift/swift.conf", "swift", "0640"),
             ),
             depends_on=("keystone",),
+            # Its storage servers (components/swift.py).
+            needs_groups=("storage",),
+            host_dirs=((HOST_RING_DIR, RING_DIR),),
             secrets=(
                 GeneratedSecret("swift_hash_path_suffix", special=False),
                 GeneratedSecret("swift_hash_path_prefix", special=False),
@@ -276,7 +319,7 @@ def deploy_order(enabled: tuple[str, ...]) -> list[str]:
     def visit(name: str) -> None:
         if name in ordered:
             return
-        for dep in CATALOG[name].depends_on:
+        for dep in CATALOG[name].depends_on + CATALOG[name].after:
             if dep in enabled:
                 visit(dep)
         ordered.append(name)
@@ -284,3 +327,14 @@ def deploy_order(enabled: tuple[str, ...]) -> list[str]:
     for name in enabled:
         visit(name)
     return ordered
+
+
+def replica_hosts(spec: ApiSpec, group: Sequence[Any], tiers: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+    """The hosts of `group` that run a replica of `spec`: all of them, but the first only
+    for a file store that no shared file system backs (each replica would see other
+    images)."""
+    if spec.file_store is not None:
+        tier = tiers[spec.short]
+        if tier["backend"] == "file" and tier["file_path"] is None:
+            return list(group[:1])
+    return list(group)

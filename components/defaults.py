@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.config_model import ConfigModel
-from components.value_formats import ConfigToken, HAProxyDuration, Ratio, mariadb_size
+from components.swift_settings import RSYNC_PORT, STORAGE_PORTS, SwiftTunables
+from components.value_formats import BlockDevice, ConfigToken, HAProxyDuration, HostPath, Ratio, byte_size, mariadb_size
 
 PORTS: dict[str, int] = {
     "mariadb": 3306,
@@ -28,6 +29,11 @@ PORTS: dict[str, int] = {
     "epmd": 4369,
     "memcached": 11211,
     "haproxy_stats": 1984,
+    # Ceph's monitors: msgr2 (what Pacific's daemons and clients speak) and the legacy v1.
+    "ceph_mon": 3300,
+    "ceph_mon_v1": 6789,
+    **{f"swift_{ring}": port for ring, port in STORAGE_PORTS.items()},
+    "swift_rsync": RSYNC_PORT,
 }
 
 Seconds = Annotated[int, Field(ge=1, le=86400)]
@@ -157,12 +163,45 @@ class CinderTunables(ConfigModel):
     # hosts, but only one running; see README "cinder-volume".
     backend_host: ConfigToken = Field(
         "cinder-volumes", description="the one `host` name shared by cinder-volume hosts")
+    # LVM is not offered: it needs device-mapper, an iSCSI target and a privileged
+    # cinder-volume on the host, none of which kolla-ha deploys.
+    backend: Literal["rbd"] = Field(
+        "rbd", description="volume back-end: `rbd`, Ceph RBD on the OSDs kolla-ha deploys on the storage group")
 
 
 class GlanceTunables(ConfigModel):
-    backend: Literal["file", "swift", "rbd"] = Field(
-        "file", description="image store: `file` (needs a shared filesystem with several replicas), "
-                            "`swift` (needs swift-proxy-server) or `rbd`")
+    backend: Literal["file", "swift"] = Field(
+        "file", description="image store: `file` (one glance-api unless `file_path` is shared by every control "
+                            "host) or `swift` (needs swift-proxy-server)")
+    file_path: HostPath | None = Field(
+        None, description="with `file`: a shared file system mounted at this path on every control host "
+                          "(NFS, CephFS...); glance-api then runs on every control host")
+
+
+def _listed_once(devices: list[str]) -> list[str]:
+    repeated = sorted({d for d in devices if devices.count(d) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} twice; name each device once")
+    return devices
+
+
+# Ceph's own minimum for osd_memory_target.
+OSD_MEMORY_MIN = 896 << 20
+
+
+class CephTunables(ConfigModel):
+    # kolla-ansible's (and Ceph's) osd_pool_default_size: three copies, each on another host.
+    pool_size: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="copies of every object of the RBD pools, each on another storage host; "
+                       "at most the number of storage hosts")
+    osd_devices: Annotated[list[BlockDevice], AfterValidator(_listed_once)] = Field(
+        [], description="block devices each storage host gives Ceph, one OSD each (the same paths on every "
+                        "host); empty: one OSD per host storing into a file of `osd_file_size` (labs)",
+        json_schema_extra={"expected": "a list of block device paths (/dev/disk/by-id/... best)"})
+    osd_file_size: byte_size("a Ceph size", 1 << 30, "1G", "10G") = Field(
+        "10G", description="size of a file-backed OSD's store (a sparse file in its volume)")
+    osd_memory_target: byte_size("a Ceph size", OSD_MEMORY_MIN, "896M", "4G") = Field(
+        "4G", description="memory each OSD aims to use for its caches (Ceph's minimum is 896M)")
 
 
 class KeystoneTunables(ConfigModel):
@@ -194,6 +233,8 @@ TIER_MODELS: dict[str, type[ConfigModel]] = {
     "neutron": NeutronTunables,
     "cinder": CinderTunables,
     "glance": GlanceTunables,
+    "swift": SwiftTunables,
+    "ceph": CephTunables,
     "keystone": KeystoneTunables,
     "passwords": PasswordsTunables,
 }

@@ -23,6 +23,13 @@ class HostPrep:
 
     nonlocal_bind: bool
     etc_hosts: tuple[tuple[str, str], ...]
+    # Folders the host's containers bind-mount (Swift's devices and rings). Made when
+    # missing, never removed: a device folder holds data, or is a disk's mount point.
+    folders: tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.nonlocal_bind or self.etc_hosts or self.folders)
 
 
 def prepare_script(prep: HostPrep) -> str:
@@ -46,6 +53,8 @@ def prepare_script(prep: HostPrep) -> str:
             "cat \"$tmp\" > /etc/hosts",
             "rm -f \"$tmp\"",
         ]
+    if prep.folders:
+        lines.append("install -d -m 0755 " + " ".join(shlex.quote(f) for f in prep.folders))
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +111,7 @@ class HostNode(pulumi.ComponentResource):
             private_key=_private_key(spec),
         )
         self.prepared: pulumi.Resource | None = None
-        if prep.nonlocal_bind or prep.etc_hosts:
+        if prep.needed:
             self.prepared = command.remote.Command(
                 f"{spec.name}-prepare",
                 connection=self.connection,

@@ -54,8 +54,14 @@ NAMESPACE = "kolla-ha"
 GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached", "network", "storage")
 REQUIRED_GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached")
 QUORUM_GROUPS = ("database", "messaging")
-# Images the infrastructure tiers run besides the catalogue's API images.
-INFRASTRUCTURE_IMAGES = ("mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached")
+# What an enabled service runs on a group it needs besides its own (catalog.needs_groups).
+NEEDED_GROUP_USES = {
+    ("cinder-api", "storage"): "cinder-volume and the Ceph OSDs its volumes live on",
+    ("swift-proxy-server", "storage"): "Swift's account, container and object servers",
+}
+# Images the infrastructure and storage tiers run besides the catalogue's API images.
+INFRASTRUCTURE_IMAGES = ("mariadb-server", "rabbitmq", "haproxy", "keepalived", "memcached",
+                         "swift-storage", "ceph", "cinder-scheduler", "cinder-volume")
 KNOWN_IMAGES = tuple(sorted({s.image for s in CATALOG.values()} | set(INFRASTRUCTURE_IMAGES)))
 
 
@@ -439,11 +445,18 @@ def _check_services(enabled: list[str] | None, groups: dict[str, tuple[str, ...]
         group = CATALOG[svc].group
         if have_groups and group not in REQUIRED_GROUPS and not groups.get(group):
             problems.append(f"groups.{group}: {svc} is enabled and runs on this group, which is empty")
+        for needed in CATALOG[svc].needs_groups:
+            if have_groups and not groups.get(needed):
+                problems.append(
+                    f"groups.{needed}: {svc} is enabled and keeps its data on this group "
+                    f"({NEEDED_GROUP_USES.get((svc, needed), 'its back-end')}), which is empty; "
+                    f"name the hosts that hold the data, or remove {svc} from enabled_services")
     return valid
 
 
 def _check_tiers(
-    tiers: dict[str, Any], groups: dict[str, tuple[str, ...]], enabled: tuple[str, ...], problems: list[str]
+    tiers: dict[str, Any], groups: dict[str, tuple[str, ...]], enabled: tuple[str, ...], problems: list[str],
+    warnings: list[str],
 ) -> None:
     keepalived = tiers.get("keepalived")
     lb_count = len(groups.get("loadbalancer", ()))
@@ -483,9 +496,40 @@ def _check_tiers(
             f"(healthcheck_interval {api.healthcheck_interval}s), so no replica could pass; "
             f"use more than {api.healthcheck_interval}"
         )
+    _check_storage_tiers(tiers, groups, enabled, problems, warnings)
+
+
+def _check_storage_tiers(
+    tiers: dict[str, Any], groups: dict[str, tuple[str, ...]], enabled: tuple[str, ...],
+    problems: list[str], warnings: list[str],
+) -> None:
     glance = tiers.get("glance")
-    if glance is not None and "glance-api" in enabled and glance.backend == "swift" and "swift-proxy-server" not in enabled:
-        problems.append("glance.backend: swift needs swift-proxy-server in enabled_services; enable it or use file or rbd")
+    if glance is not None and "glance-api" in enabled:
+        control = groups.get("control", ())
+        if glance.backend == "swift" and "swift-proxy-server" not in enabled:
+            problems.append("glance.backend: swift needs swift-proxy-server in enabled_services; enable it or use file")
+        if glance.backend != "file" and glance.file_path is not None:
+            problems.append(f"glance.file_path: only the file back-end reads it, and glance.backend is "
+                            f"{glance.backend}; remove file_path or use backend: file")
+        if glance.backend == "file" and glance.file_path is None and len(control) > 1:
+            # kolla-ansible's rule: a file store in each host's own volume would give every
+            # replica different images, so only the first host runs glance-api.
+            warnings.append(
+                f"glance.backend: file without glance.file_path keeps images in {control[0]}'s own volume, so "
+                f"glance-api runs on {control[0]} only, not on all {len(control)} control hosts (no HA); "
+                "set glance.file_path to a file system shared by every control host, or use backend: swift")
+    storage = groups.get("storage", ())
+    ceph = tiers.get("ceph")
+    if ceph is not None and "cinder-api" in enabled and storage and ceph.pool_size > len(storage):
+        problems.append(
+            f"ceph.pool_size: {ceph.pool_size} copies need {ceph.pool_size} storage hosts (Ceph puts each copy "
+            f"on another host) but groups.storage has {len(storage)}; use a pool_size from 1 to {len(storage)} "
+            "or add storage hosts")
+    swift = tiers.get("swift")
+    if swift is not None and "swift-proxy-server" in enabled and storage and swift.replicas > len(storage):
+        warnings.append(
+            f"swift.replicas: {swift.replicas} copies over {len(storage)} storage host(s): the rings hold at "
+            f"most one copy per device, and copies on one host are lost together; add storage hosts")
 
 
 def _unknown_keys(raw: Mapping[str, Any], secret_keys: frozenset[str], enabled: tuple[str, ...], problems: list[str]) -> None:
@@ -510,7 +554,7 @@ def _unknown_keys(raw: Mapping[str, Any], secret_keys: frozenset[str], enabled: 
 
 
 def _looks_secret(key: str) -> bool:
-    return key.endswith(("password", "secret", "secret_key", "cookie")) or "_key_" in key or "hash_path" in key
+    return key.endswith(("password", "secret", "_key", "cookie")) or "_key_" in key or "hash_path" in key
 
 
 def _images(images: ImagesConfig) -> Images:
@@ -535,7 +579,7 @@ def parse_inventory(raw: Mapping[str, Any], secret_keys: frozenset[str] = frozen
     _check_network(settings, raw, hosts, problems)
     _check_images(settings["images"], problems)
     enabled = _check_services(settings["enabled_services"], groups, settings["groups"] is not None, problems)
-    _check_tiers(tiers, groups, enabled, problems)
+    _check_tiers(tiers, groups, enabled, problems, warnings)
     _unknown_keys(raw, secret_keys, enabled, problems)
     problems += check_secrets(raw, secret_keys, enabled if settings["enabled_services"] is not None else tuple(CATALOG))
     if tiers.get("passwords") is not None:

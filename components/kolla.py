@@ -56,6 +56,11 @@ class KollaService:
     volumes: Sequence[tuple[str, str]] = ()
     # (host folder, container path) bind mounts, read-only
     host_dirs: Sequence[tuple[str, str]] = ()
+    # (host folder, container path) bind mounts, read-write: data that lives on the host
+    # itself (Swift's devices, a shared image store), outside any Docker volume.
+    data_dirs: Sequence[tuple[str, str]] = ()
+    # Block devices of the host handed to the container at the same path (Ceph OSDs).
+    devices: Sequence[str] = ()
     permissions: Sequence[dict[str, object]] = ()
     healthcheck: HealthCheck | None = None
     capabilities: Sequence[str] = ()
@@ -111,6 +116,9 @@ def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
     ] + [
         docker.ContainerVolumeArgs(host_path=src, container_path=path, read_only=True)
         for src, path in svc.host_dirs
+    ] + [
+        docker.ContainerVolumeArgs(host_path=src, container_path=path)
+        for src, path in svc.data_dirs
     ]
     labels = {"kolla-ha.service": svc.name, "kolla-ha.host": host.spec.name, **svc.labels}
     return dict(
@@ -124,6 +132,8 @@ def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
         hosts=[docker.ContainerHostArgs(host=n, ip=ip) for n, ip in svc.hosts] or None,
         capabilities=docker.ContainerCapabilitiesArgs(adds=list(svc.capabilities)) if svc.capabilities else None,
         ulimits=[docker.ContainerUlimitArgs(name=n, soft=soft, hard=hard) for n, soft, hard in svc.ulimits] or None,
+        devices=[docker.ContainerDeviceArgs(host_path=d, container_path=d, permissions="rwm") for d in svc.devices]
+        or None,
         log_driver="json-file",
         log_opts=LOG_OPTS,
     )

@@ -13,7 +13,9 @@ that have no safe rolling path.
 """
 from __future__ import annotations
 
+import base64
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -75,6 +77,11 @@ ROTATION_RULES: tuple[RotationRule, ...] = (
                  "keystone_admin_password`; keystone's bootstrap step applies it"),
     RotationRule(r"keystone_(fernet|credential)_key_[0-9]+", "refused",
                  "Fernet keys rotate with keystone.fernet_rotation and keystone.credential_rotation"),
+    RotationRule(r"ceph_fsid", "refused",
+                 "it names the Ceph cluster in every monitor's store and every OSD: a new one is another cluster"),
+    RotationRule(r"ceph_(mon|admin|bootstrap_osd|cinder)_key", "refused",
+                 "a cephx key lives in the monitors' auth database and in every daemon or client holding it; "
+                 "a new value would lock out every one of them still holding the old key"),
 )
 
 
@@ -175,3 +182,53 @@ class Passwords(pulumi.ComponentResource):
                 key = chars.result.apply(lambda r: r + "=")
             self._made[name] = pulumi.Output.secret(key)
         return self._made[name]
+
+    def uuid(self, name: str) -> pulumi.Output[str]:
+        """A UUID, generated once (Ceph's cluster fsid). An identifier rather than a
+        secret, kept with the generated values so that it can be pinned the same way."""
+        if name in self._given:
+            return pulumi.Output.unsecret(self._given[name])
+        if name not in self._made:
+            raw = random.RandomBytes(name, length=16, opts=pulumi.ResourceOptions(parent=self))
+            self._made[name] = pulumi.Output.unsecret(raw.hex.apply(uuid_from_hex))
+        return self._made[name]
+
+    def ceph_key(self, name: str) -> pulumi.Output[str]:
+        """A cephx key (what `ceph-authtool --gen-print-key` prints), generated once.
+
+        Made from 22 random characters of the base64 alphabet, which carry the key's 16
+        random bytes, in a RandomPassword: its result is a secret in the state.
+        """
+        if name in self._given:
+            return pulumi.Output.secret(self._given[name])
+        if name not in self._made:
+            chars = random.RandomPassword(name, length=22, special=True, override_special="+/",
+                                          opts=pulumi.ResourceOptions(parent=self))
+            self._made[name] = pulumi.Output.secret(chars.result.apply(ceph_key_from_chars))
+        return self._made[name]
+
+
+# A CryptoKey as Ceph encodes it: type (1 = AES), creation time (seconds, nanoseconds),
+# secret length, then the secret (src/auth/Crypto.h, CryptoKey::encode).
+_CEPH_KEY_HEADER = struct.pack("<HIIH", 1, 0, 0, 16)
+
+
+def ceph_key_from_chars(chars: str) -> str:
+    """The cephx key whose secret is the 16 bytes 22 base64 characters carry."""
+    secret = base64.b64decode(chars + "==")[:16]
+    return base64.b64encode(_CEPH_KEY_HEADER + secret).decode()
+
+
+def is_ceph_key(value: str) -> bool:
+    """Whether `value` is a cephx AES key as Ceph's keyrings hold it."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return False
+    return len(raw) == 28 and raw[:2] == b"\x01\x00" and raw[10:12] == b"\x10\x00"
+
+
+def uuid_from_hex(hex_digits: str) -> str:
+    """A UUID's text form from 32 random hex digits."""
+    h = hex_digits[:32]
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

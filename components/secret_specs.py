@@ -68,6 +68,9 @@ MARIADB_OPTION_FILE = Landing("MariaDB option files", "#\\'\"", no_whitespace=Tr
 OSLO_CONFIG = Landing("oslo.config files", "$")
 # paste.deploy and swift read their files with configparser's `%` interpolation.
 PASTE_INI = Landing("paste.deploy/swift ini files", "%")
+# glance_store reads its Swift reference file (glance-swift.conf) with configparser's `%`
+# interpolation and strips a value's surrounding quotes (SwiftConfigParser).
+SWIFT_STORE_REFERENCE = Landing("glance_store's Swift reference file", "%\"'")
 # cuttlefish (rabbitmq.conf) ends a value at `#`.
 RABBITMQ_CONF = Landing("rabbitmq.conf", "#")
 # haproxy.cfg splits words at blanks, reads `#` as a comment and `\`, quotes itself;
@@ -87,11 +90,16 @@ class SecretSpec:
     rule: str = ""
     operator: bool = False
     fernet: bool = False
+    ceph_key: bool = False
 
     def problem(self, value: str) -> str | None:
         """Why `value` cannot be used, or None. Never includes the value."""
         if self.fernet:
             return None if _is_fernet_key(value) else self.rule
+        if self.ceph_key:
+            from components.passwords import is_ceph_key
+
+            return None if is_ceph_key(value) else self.rule
         if self.pattern is not None:
             return None if re.fullmatch(self.pattern, value) else self.rule
         if not value:
@@ -140,6 +148,7 @@ def _is_fernet_key(value: str) -> bool:
 
 
 _FERNET_RULE = "must be a Fernet key: 32 random bytes in url-safe base64 (44 characters ending in '=')"
+_CEPH_KEY_RULE = "must be a cephx key as `ceph-authtool --gen-print-key` prints one (40 base64 characters)"
 
 
 def _services(uses: Callable[[ApiSpec], object]) -> dict[str, tuple[str, ...]]:
@@ -178,6 +187,17 @@ def _catalogue() -> dict[str, SecretSpec]:
         SecretSpec("swift_hash_path_prefix", (PASTE_INI,), "Swift's object placement hash",
                    services=("swift-proxy-server",)),
     ]
+    # Ceph is deployed for cinder's volumes (components/ceph.py).
+    ceph_users = ("cinder-api",)
+    specs.append(SecretSpec(
+        "ceph_fsid", (), "Ceph's cluster id (an identifier, in every ceph.conf)", services=ceph_users,
+        pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        rule="must be a UUID in lower-case hex (8-4-4-4-12)"))
+    for entity, purpose in (("mon", "Ceph's monitors (mon.)"), ("admin", "Ceph's administrator (client.admin)"),
+                            ("bootstrap_osd", "registering Ceph OSDs (client.bootstrap-osd)"),
+                            ("cinder", "cinder-volume's RBD access (client.cinder)")):
+        specs.append(SecretSpec(f"ceph_{entity}_key", (), purpose, services=ceph_users, rule=_CEPH_KEY_RULE,
+                                ceph_key=True))
     for i in (0, 1):
         for kind in ("fernet", "credential"):
             specs.append(SecretSpec(f"keystone_{kind}_key_{i}", (), f"keystone {kind} key {i}",
@@ -186,7 +206,8 @@ def _catalogue() -> dict[str, SecretSpec]:
         specs.append(SecretSpec(f"{short}_database_password", (SQL, DATABASE_URL), f"{short}'s database user",
                                 services=users))
     for short, users in _services(lambda spec: spec.keystone_user).items():
-        landings = (OSLO_CONFIG, SHELL) + ((PASTE_INI,) if short == "swift" else ())
+        landings = (OSLO_CONFIG, SHELL) + ((PASTE_INI,) if short == "swift" else ()) + (
+            (SWIFT_STORE_REFERENCE,) if short == "glance" else ())
         specs.append(SecretSpec(f"{short}_keystone_password", landings, f"{short}'s keystone user",
                                 services=users))
     for short, users in _services(lambda spec: spec.rabbitmq).items():

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 import pulumi
 
-from components.catalog import ApiSpec
+from components.catalog import ApiSpec, ConfigFile
+from components.ceph_config import CINDER, VOLUMES_POOL
 from components.defaults import PORTS
 from components.inventory import Inventory
 from components.key_repository import generation_secret, made_as_bytes, repository_layout
@@ -105,25 +106,44 @@ class ServiceConfig:
             neutron=inv.tier("neutron"),
             cinder=inv.tier("cinder"),
             glance=inv.tier("glance"),
+            swift_container=spec.swift_container or "",
+            rbd={"pool": VOLUMES_POOL, "user": CINDER.user},
             **{k: v for k, v in secrets.items() if k != "transport_url"},
         )
 
+    def wanted_files(self) -> list[ConfigFile]:
+        """The service's config files this inventory asks for (glance's swift store
+        reference only with the swift back-end)."""
+        return [cf for cf in self.spec.config_files if cf.wanted(self.inventory.tiers)]
+
     def config_files(self, node: Any) -> list[KollaFile]:
         """The service's own config files for `node`, rendered in one pass."""
-        spec = self.spec
+        wanted = self.wanted_files()
         rendered = self.secrets.apply(
-            lambda s: {file_name(cf.dest): render(cf.template, **self.context(node, s)) for cf in spec.config_files}
+            lambda s: {file_name(cf.dest): render(cf.template, **self.context(node, s)) for cf in wanted}
         )
         return [
             KollaFile(file_name(cf.dest), cf.dest, cf.owner, cf.perm,
                       rendered.apply(lambda r, n=file_name(cf.dest): r[n]))
-            for cf in spec.config_files
+            for cf in wanted
         ]
+
+    def shared_store(self) -> tuple[str, str] | None:
+        """(host path, container path) of the shared file system the file store is on."""
+        spec = self.spec
+        if spec.file_store is None:
+            return None
+        path = self.inventory.tier(spec.short).get("file_path")
+        return (path, spec.file_store) if path else None
 
     def permissions(self) -> list[dict[str, object]]:
         spec = self.spec
         owner = f"{spec.owner}:{spec.owner}"
-        return [{"path": f"/var/lib/{spec.short}", "owner": owner, "recurse": True}] + [
+        shared = self.shared_store()
+        # Never a recursive chown through a shared file system: it walks every image at
+        # every start on every host (and fails where the server squashes root).
+        home = {"path": f"/var/lib/{spec.short}", "owner": owner, "recurse": shared is None}
+        return [home] + ([{"path": shared[1], "owner": owner}] if shared else []) + [
             {"path": repo.path, "owner": owner, "perm": "0700"} for repo in spec.key_repositories
         ]
 

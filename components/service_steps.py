@@ -66,7 +66,8 @@ def before_rollout_steps(
             depends_on=infrastructure,
         ))
         script = config.secrets.apply(
-            lambda s: render(spec.bootstrap_template, db_sync=spec.db_sync, **config.context(first.spec, s))
+            lambda s: render(spec.bootstrap_template, db_sync=spec.db_sync, after_db_sync=spec.after_db_sync,
+                             **config.context(first.spec, s))
         )
         steps.append(one_shot_step(
             first,

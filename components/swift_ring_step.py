@@ -6,9 +6,13 @@ below, and the result is one text to pipe into `python3 -`. Run as a file it rea
 request as JSON on stdin instead.
 
 For each ring, in REQUEST["ring_dir"]:
-- the builder is `<ring>.builder` from the folder, or `REQUEST["builders"][ring]`
-  (base64, kept from an earlier run) when the folder has none or an older version of
-  the same builder; a new one (part_power, replicas, min_part_hours) when neither;
+- the builder is the newest of `<ring>.builder` in the folder and the copies every other
+  storage host (REQUEST["peers"]) serves in the `rings` module of its rsync daemon: the
+  program writes the builders to every storage host, so a first storage host that lost
+  its folder (re-installed, or new in that place) takes them from the others. They must
+  all be of one lineage (one builder id). A new builder (part_power, replicas,
+  min_part_hours) is made only when no host has one and every peer answered: a silent
+  peer may hold the builders of rings that hold data;
 - devices not wanted are removed, missing ones added, weights/regions/zones set; the
   replica count is the wanted one, or the number of devices while there are fewer;
 - it rebalances when something changed, or when a rebalance would now move parts that
@@ -31,6 +35,8 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
 import time
 
@@ -50,37 +56,50 @@ class RequestError(Exception):
     """The request cannot be met as it stands; the message says what to change."""
 
 
-def _load_b64(text, folder, ring):
-    # Through a file, so RingBuilder.load reads every builder format Swift has written.
-    scratch = folder / ".scratch"
-    scratch.mkdir(exist_ok=True)
-    path = scratch / f"kept.{ring}.builder"
-    path.write_bytes(base64.b64decode(text))
-    return RingBuilder.load(str(path))
+def _peer_copies(request, folder):
+    """{peer: folder of the builders it serves, or None when it did not answer}."""
+    copies = {}
+    for peer in request.get("peers", []):
+        dest = folder / ".scratch" / "peers" / peer
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        # Top-level builders only; an empty module is an answer too.
+        url = f"rsync://{peer}:{request['rsync_port']}/{request['rsync_module']}/"
+        done = subprocess.run(
+            ["rsync", "--recursive", "--contimeout=5", "--timeout=60", "--include=*.builder", "--exclude=*",
+             url, f"{dest}/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        copies[peer] = dest if done.returncode == 0 else None
+    return copies
 
 
-def _choose_builder(ring, folder, request):
+def _choose_builder(ring, folder, peers):
     """(builder or None, where it came from)."""
-    on_disk = None
+    candidates = []
     path = folder / f"{ring}.builder"
     if path.exists():
-        on_disk = RingBuilder.load(str(path))
-    kept = None
-    if request.get("builders", {}).get(ring):
-        kept = _load_b64(request["builders"][ring], folder, ring)
-    if on_disk is not None and kept is not None:
-        if on_disk._id != kept._id:
+        candidates.append(("folder", RingBuilder.load(str(path))))
+    for peer, copy in peers.items():
+        if copy is not None and (copy / f"{ring}.builder").exists():
+            candidates.append((f"peer {peer}", RingBuilder.load(str(copy / f"{ring}.builder"))))
+    if not candidates:
+        silent = [peer for peer, copy in peers.items() if copy is None]
+        if silent:
             raise RequestError(
-                f"{path} (builder id {on_disk._id}) is not the {ring} builder kept from the last run "
-                f"(id {kept._id}): they were created separately, and choosing either could move every "
-                f"partition. Remove the file that is wrong, then run again.")
-        # A run that rebalanced but whose result was not recorded leaves the folder ahead.
-        return (on_disk, "folder") if on_disk.version >= kept.version else (kept, "kept")
-    if on_disk is not None:
-        return on_disk, "folder"
-    if kept is not None:
-        return kept, "kept"
-    return None, "new"
+                f"there is no {ring}.builder here, and {', '.join(silent)} did not answer on its rsync daemon: "
+                f"a host that does not answer may hold the builders of rings that already hold data, and a new "
+                f"builder would move every partition. Bring back its swift_rsyncd container, or take the host "
+                f"out of groups.storage, then run again.")
+        return None, "new"
+    lineages = {builder._id for _, builder in candidates}
+    if len(lineages) > 1:
+        where = ", ".join(f"{source} (builder id {builder._id})" for source, builder in candidates)
+        raise RequestError(
+            f"the {ring}.builder files of {where} were created separately: choosing either could move every "
+            f"partition. Remove the wrong {ring}.builder (in the ring folder of those hosts), then run again.")
+    # The newest wins; on a tie this host's own copy, which needs no rewrite.
+    source, builder = max(candidates, key=lambda c: (c[1].version, c[0] == "folder"))
+    return builder, source
 
 
 def _wanted_replicas(request, devices):
@@ -176,11 +195,11 @@ def _builder_bytes(builder, folder, ring):
     return (scratch / f"{ring}.builder").read_bytes()
 
 
-def reconcile_ring(ring, request, folder):
+def reconcile_ring(ring, request, folder, peers):
     wanted = request["rings"][ring]
     if not wanted:
         raise RequestError(f"the {ring} ring would have no devices: Swift needs at least one storage host")
-    builder, source = _choose_builder(ring, folder, request)
+    builder, source = _choose_builder(ring, folder, peers)
     replicas = _wanted_replicas(request, wanted)
     if builder is None:
         builder = RingBuilder(int(request["part_power"]), replicas, int(request["min_part_hours"]))
@@ -256,7 +275,8 @@ def run(request):
     folder = pathlib.Path(request["ring_dir"])
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o755)
-    return {"rings": {ring: reconcile_ring(ring, request, folder) for ring in RINGS}}
+    peers = _peer_copies(request, folder)
+    return {"rings": {ring: reconcile_ring(ring, request, folder, peers) for ring in RINGS}}
 
 
 def main():

@@ -8,12 +8,13 @@ that script's body and documents what it does and prints.
 """
 from __future__ import annotations
 
+import ast
 import json
 import pathlib
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from components.swift_settings import HOST_RING_DIR, RINGS, STORAGE_PORTS, SwiftTunables
+from components.swift_settings import HOST_RING_DIR, RINGS, RSYNC_PORT, RSYNC_RING_MODULE, STORAGE_PORTS, SwiftTunables
 
 STEP_SOURCE = pathlib.Path(__file__).resolve().parent / "swift_ring_step.py"
 # The one line of the step's source that ring_script() replaces with the request.
@@ -60,13 +61,13 @@ def desired_devices(
 
 def ring_request(
     storage_addresses: Sequence[str], swift: SwiftTunables, ring_dir: str = HOST_RING_DIR,
-    builders: Mapping[str, str] | None = None, ports: Mapping[str, int] = STORAGE_PORTS,
+    peers: Sequence[str] = (), ports: Mapping[str, int] = STORAGE_PORTS, rsync_port: int = RSYNC_PORT,
 ) -> dict[str, Any]:
     """What the step needs, as JSON-ready data.
 
-    `builders` are base64 builder files kept from an earlier run (the step's
-    `builder_b64` outputs), for a ring folder that lost them (a replaced host): a
-    builder made anew would reshuffle every partition of a ring that holds data."""
+    `peers` are the other storage hosts, whose rsync daemons serve their copies of the
+    builders (module RSYNC_RING_MODULE): the step takes the newest, so the host it runs
+    on need not be the one that built the rings last."""
     return {
         "ring_dir": ring_dir,
         "part_power": swift.part_power,
@@ -74,7 +75,9 @@ def ring_request(
         "min_part_hours": swift.min_part_hours,
         "rings": {ring: [asdict(d) for d in devices]
                   for ring, devices in desired_devices(storage_addresses, swift, ports).items()},
-        "builders": dict(builders or {}),
+        "peers": list(peers),
+        "rsync_port": rsync_port,
+        "rsync_module": RSYNC_RING_MODULE,
     }
 
 
@@ -86,3 +89,10 @@ def ring_script(request: Mapping[str, Any]) -> str:
     # JSON text inside a Python string literal: repr() escapes whatever JSON leaves in.
     literal = f"REQUEST: dict | None = json.loads({json.dumps(request, sort_keys=True)!r})"
     return source.replace(REQUEST_MARKER, literal)
+
+
+def request_of(script: str) -> dict[str, Any]:
+    """The request ring_script() built into `script` (what the step will do)."""
+    prefix = "REQUEST: dict | None = json.loads("
+    line = next(line for line in script.splitlines() if line.startswith(prefix))
+    return json.loads(ast.literal_eval(line[len(prefix):-1]))

@@ -1,15 +1,15 @@
 """The `kolla-ha:swift` tunables and Swift's fixed numbers, in one place.
 
-Kept out of components/defaults.py until the program integrates the storage tier:
-`SwiftTunables` is meant to join `defaults.TIER_MODELS` under the key `swift`, and the
-ports to join `defaults.PORTS`; templates and the ring step read them only from here.
+`SwiftTunables` is `defaults.TIER_MODELS["swift"]`, and the ports are in `defaults.PORTS`
+too (as swift_<ring> and swift_rsync); they are defined here, where the storage
+templates, the ring step and the proxy's mount read them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field
 
 from components.config_model import ConfigModel
 from components.value_formats import ConfigToken
@@ -21,6 +21,9 @@ STORAGE_PORTS: dict[str, int] = {"object": 6200, "container": 6201, "account": 6
 # kolla's swift_rsync_port: not rsync's 873, so a host's own rsync daemon (backups, a
 # mirror) can keep 873 while Swift replicates on the internal address.
 RSYNC_PORT = 10873
+# The rsync module (read-only, the ring folder) from which the ring step on the first
+# storage host copies the other storage hosts' builders.
+RSYNC_RING_MODULE = "rings"
 RINGS: tuple[str, ...] = ("account", "container", "object")
 
 # Where the pieces live, on the hosts and in the containers.
@@ -51,8 +54,16 @@ class SwiftDevice(ConfigModel):
         100, description="share of partitions relative to the other devices; proportional to capacity")
 
 
+def _named_once(devices: list[SwiftDevice]) -> list[SwiftDevice]:
+    names = [d.name for d in devices]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} twice; name each device once")
+    return devices
+
+
 class SwiftTunables(ConfigModel):
-    devices: Annotated[list[SwiftDevice], Field(min_length=1)] = Field(
+    devices: Annotated[list[SwiftDevice], Field(min_length=1), AfterValidator(_named_once)] = Field(
         default_factory=lambda: [SwiftDevice(name="d1")],
         description="devices every storage host offers, each a disk mounted at /srv/node/<name>")
     # kolla-ansible's swift_part_power / swift_replication_count / swift_min_part_hours.
@@ -71,11 +82,3 @@ class SwiftTunables(ConfigModel):
                           "devices are plain folders (the lab)")
     workers: Annotated[int, Field(ge=0, le=64)] = Field(
         2, description="worker processes per account/container/object server (0: serve from one process)")
-
-    @model_validator(mode="after")
-    def _unique_devices(self) -> "SwiftTunables":
-        names = [d.name for d in self.devices]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"devices: {', '.join(repeated)} listed twice; name each device once")
-        return self

@@ -11,7 +11,6 @@ wrong places).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
@@ -19,7 +18,7 @@ from components.catalog import ConfigFile
 from components.rendering import render
 from components.swift_settings import (
     DEVICES_DIR, HOST_RING_DIR, RECON_CACHE_DIR, RING_DIR, RINGS, RSYNC_MAX_CONNECTIONS, RSYNC_PORT,
-    STORAGE_PORTS, SwiftTunables,
+    RSYNC_RING_MODULE, STORAGE_PORTS, SwiftTunables,
 )
 
 IMAGE = "swift-storage"
@@ -40,7 +39,10 @@ CONFIG_FILES: dict[str, ConfigFile] = {
     "swift.conf": SWIFT_CONF,
 }
 
-Probe = Literal["http", "rsync", "none"]
+# http: GET /healthcheck on the ring's port; rsync: list the modules; process: the daemon
+# (no port of its own) runs as the container's main process, i.e. kolla_start copied its
+# files and exec'd it, and it has not exited since (Docker restarts it when it does).
+Probe = Literal["http", "rsync", "process"]
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,20 @@ class StorageDaemon:
     files: tuple[str, ...]  # keys of CONFIG_FILES
     devices: bool = True  # mounts /srv/node read-write
     rings: bool = True  # mounts the ring folder read-only
-    # http: GET /healthcheck on the ring's port; rsync: list the modules; none: a
-    # daemon with no port, restarted by Docker when it exits.
-    probe: Probe = "none"
+    recon: bool = True  # writes its stats into the recon cache volume
+    probe: Probe = "process"
     ring: str | None = None  # whose port the http probe asks
 
+    @property
+    def binary(self) -> str:
+        return self.command.split()[0]
 
-def _daemon(ring: str, role: str, probe: Probe = "none") -> StorageDaemon:
+
+def _daemon(ring: str, role: str, probe: Probe = "process") -> StorageDaemon:
     conf = f"{ring}-server.conf"
-    # --verbose adds a console handler: start-up errors reach `docker logs`; request
-    # and replication logs go to syslog (/dev/log when the host's is mounted).
+    # --verbose adds a console handler: every log line reaches `docker logs` (rotated by
+    # the json-file log options) as well as syslog (UDP to the host's 127.0.0.1:514,
+    # configs/swift/storage-server.j2).
     return StorageDaemon(
         container=f"swift_{ring}_{role}",
         command=f"swift-{ring}-{role} {CONFIG_FILES[conf].dest} --verbose",
@@ -94,7 +100,9 @@ STORAGE_DAEMONS: tuple[StorageDaemon, ...] = (
         container="swift_rsyncd",
         command=f"rsync --daemon --no-detach --config={CONFIG_FILES['rsyncd.conf'].dest}",
         files=("rsyncd.conf",),
-        rings=False,
+        # It serves the ring folder's builders and reads no ring itself: it starts
+        # before the rings exist.
+        recon=False,
         probe="rsync",
     ),
 )
@@ -114,6 +122,7 @@ def storage_context(
         rsync_port=rsync_port,
         rings=RINGS,
         rsync_max_connections=RSYNC_MAX_CONNECTIONS,
+        ring_module=RSYNC_RING_MODULE,
         memcached_servers=memcached_servers,
         # Each expirer takes its own share of the queue (process i of n).
         expirer_processes=len(names),
@@ -136,22 +145,9 @@ def daemon_permissions(daemon: StorageDaemon, swift: SwiftTunables) -> list[dict
     if daemon.devices:
         found.append({"path": DEVICES_DIR, "owner": "swift:swift"})
         found += [{"path": f"{DEVICES_DIR}/{d.name}", "owner": "swift:swift"} for d in swift.devices]
-    if daemon.rings:
+    if daemon.recon:
         found.append({"path": RECON_CACHE_DIR, "owner": "swift:swift", "recurse": True})
     return found
-
-
-def config_json(daemon: StorageDaemon, swift: SwiftTunables) -> str:
-    """The daemon's /var/lib/kolla/config_files/config.json (docs/kolla-contract.md)."""
-    return json.dumps({
-        "command": daemon.command,
-        "config_files": [
-            {"source": f"/var/lib/kolla/config_files/{name}", "dest": CONFIG_FILES[name].dest,
-             "owner": CONFIG_FILES[name].owner, "perm": CONFIG_FILES[name].perm}
-            for name in daemon.files
-        ],
-        "permissions": daemon_permissions(daemon, swift),
-    }, indent=1, sort_keys=True)
 
 
 def daemon_mounts(daemon: StorageDaemon) -> list[tuple[str, str, bool]]:
@@ -161,18 +157,20 @@ def daemon_mounts(daemon: StorageDaemon) -> list[tuple[str, str, bool]]:
         mounts.append((DEVICES_DIR, DEVICES_DIR, False))
     if daemon.rings:
         mounts.append((HOST_RING_DIR, RING_DIR, True))
+    if daemon.recon:
         mounts.append((RECON_VOLUME, RECON_CACHE_DIR, False))
     return mounts
 
 
 def health_probe(daemon: StorageDaemon, address: str, ports: Mapping[str, int] = STORAGE_PORTS,
-                 rsync_port: int = RSYNC_PORT) -> str | None:
-    """A shell command that succeeds only while the daemon serves; None for daemons
-    without a port."""
+                 rsync_port: int = RSYNC_PORT) -> str:
+    """A shell command that succeeds only while the daemon serves."""
     if daemon.probe == "http":
         assert daemon.ring is not None
         return f"curl -sf -o /dev/null --max-time 5 http://{address}:{ports[daemon.ring]}/healthcheck"
     if daemon.probe == "rsync":
         # Listing the modules is a real rsync protocol exchange, not just a TCP accept.
         return f"rsync --contimeout=5 rsync://{address}:{rsync_port}/ | grep -qw object"
-    return None
+    # PID 1's command line, NUL-separated: a Swift daemon is a Python script, so it reads
+    # "/usr/bin/python3 /usr/bin/<daemon> <conf> --verbose" once kolla_start exec'd it.
+    return f"tr '\\0' ' ' < /proc/1/cmdline | grep -q '/{daemon.binary} '"

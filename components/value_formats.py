@@ -302,6 +302,54 @@ def mariadb_size(minimum: int = 1, minimum_text: str = "") -> Any:
     return formatted(Format("a MariaDB size", expected, "1G"), check)
 
 
+def byte_size(noun: str, minimum: int = 1, minimum_text: str = "", example: str = "1G") -> Any:
+    """A size as Ceph's options read one (and as kolla-ha converts it to bytes): a whole
+    number with an optional K, M, G or T suffix (powers of 1024)."""
+
+    def check(value: str) -> str | None:
+        if not re.fullmatch(r"[0-9]+[KMGTkmgt]?", value):
+            return ""
+        if size_bytes(value) < minimum:
+            return f": it is below the minimum of {minimum_text or minimum}"
+        return None
+
+    expected = "a whole number of bytes with an optional K, M, G or T suffix"
+    if minimum_text:
+        expected += f", at least {minimum_text}"
+    return formatted(Format(noun, expected, example), check)
+
+
+def _host_path(value: str) -> str | None:
+    # Written into container mounts and shell commands: absolute, no `..`, and only the
+    # characters file systems and mount points are usually named with.
+    if not value.startswith("/") or value == "/":
+        return ": it must be an absolute path below /"
+    if not re.fullmatch(r"(?:/[A-Za-z0-9_.+@-]+)+", value) or "/../" in value + "/" or "/./" in value + "/":
+        return ": use letters, digits and _ . + @ - in each component, no `.` or `..` components"
+    return None
+
+
+HostPath = formatted(
+    Format("an absolute host path", "an absolute path of letters, digits and _ . + @ - components",
+           "/srv/glance-images"),
+    _host_path,
+)
+
+
+def _block_device(value: str) -> str | None:
+    reason = _host_path(value)
+    if reason is not None:
+        return reason
+    return None if value.startswith("/dev/") else ": a block device lives under /dev/"
+
+
+BlockDevice = formatted(
+    Format("a block device path", "a path under /dev/, best a stable one (/dev/disk/by-id/...)",
+           "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"),
+    _block_device,
+)
+
+
 def _ratio_text(value: float) -> str:
     # rabbitmq.conf is parsed by cuttlefish, whose float type needs a decimal point
     # ("1" and "1e-05" are refused): always write a plain decimal.

@@ -41,7 +41,12 @@ DAEMON_PACKAGES = ("haproxy", "keepalived", "mariadb-server", "mariadb-client", 
                    # Swift's storage daemons, its proxy (tempauth drives them in the test),
                    # rsync for replication, and python3-swift for the ring step.
                    "swift-account", "swift-container", "swift-object", "swift-object-expirer", "swift-proxy",
-                   "rsync", "python3-swift")
+                   "rsync", "python3-swift",
+                   # glance_store reads glance's rendered Swift store configuration.
+                   "python3-glance-store",
+                   # Ceph's monitors, managers and OSDs on the rendered files and start
+                   # scripts; librados/librbd for cinder's client key.
+                   "ceph-mon", "ceph-mgr", "ceph-osd", "ceph-common", "python3-rados", "python3-rbd")
 # Installed daemons start their own services (no systemd here, but the init scripts run
 # from the packages' postinst); they must not hold the ports the tests use.
 _PACKAGE_SERVICES = ("mariadb", "rabbitmq-server", "memcached", "haproxy", "keepalived")

@@ -37,13 +37,25 @@ def dev_stack() -> dict[str, Any]:
     return {k.split(":", 1)[1]: v for k, v in config.items()}
 
 
+# What the storage tier puts on a host: (service that brings it, group, words).
+STORAGE_CONTAINERS = (
+    ("cinder-api", "database", "ceph mon + mgr"),
+    ("cinder-api", "storage", "ceph osd"),
+    ("swift-proxy-server", "storage", "swift storage (14 daemons)"),
+)
+
+
 def host_lines(name: str, stack: dict[str, Any]) -> list[str]:
-    """The containers a host runs: its infrastructure groups, then the OpenStack
-    services whose catalogue group lists it."""
+    """The containers a host runs: its infrastructure groups, the storage tier, then the
+    OpenStack services whose catalogue group lists it."""
     groups = stack["groups"]
+    enabled = stack.get("enabled_services") or DEFAULT_ENABLED
     lines = [GROUP_CONTAINERS[g] for g in GROUP_CONTAINERS if name in (groups.get(g) or [])]
-    services = [s for s in stack.get("enabled_services") or DEFAULT_ENABLED
-                if name in (groups.get(CATALOG[s].group) or [])]
+    lines += [words for service, group, words in STORAGE_CONTAINERS
+              if service in enabled and name in (groups.get(group) or [])]
+    if "cinder-api" in enabled and name == (groups.get("storage") or [None])[0]:
+        lines.append("cinder-volume (single active)")
+    services = [s for s in enabled if name in (groups.get(CATALOG[s].group) or [])]
     for start in range(0, len(services), 2):
         lines.append(", ".join(services[start:start + 2]))
     return lines

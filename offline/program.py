@@ -61,8 +61,29 @@ def _fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]
 
         return {**inputs, "base64": base64.b64encode(bytes.fromhex(digest)).decode(), "hex": digest}
     if typ == "command:remote:Command":
-        return {**inputs, "stdout": "", "stderr": ""}
+        stdout = fake_ring_summary(inputs["stdin"]) if name.endswith("-swift_rings") else ""
+        return {**inputs, "stdout": stdout, "stderr": ""}
     return dict(inputs)
+
+
+def fake_ring_summary(script: Any) -> str:
+    """What the Swift ring step prints (components/swift_ring_step.py), shaped from the
+    request its script carries: fake ring and builder bytes that change with the
+    request, real md5s of them."""
+    import base64
+
+    from components.swift_rings import request_of
+
+    request = request_of(script)
+    rings = {}
+    for ring, devices in request["rings"].items():
+        made = {}
+        for kind in ("ring", "builder"):
+            data = json.dumps([kind, ring, devices, request["part_power"], request["replicas"]]).encode()
+            made[f"{kind}_b64"] = base64.b64encode(data).decode()
+            made[f"{kind}_md5"] = hashlib.md5(data).hexdigest()
+        rings[ring] = {**made, "devices": devices, "deferred": False, "deferred_parts": 0, "retry_after_s": 0}
+    return json.dumps({"rings": rings}, sort_keys=True)
 
 
 def urn_name(urn: str) -> str:

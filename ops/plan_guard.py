@@ -16,8 +16,9 @@ its `delete-replaced` among the deletes at the end (§3a). Without those steps a
 
 A tier member is a container on one host of the tier's inventory group, recognised by
 its container name (`mariadb`, `rabbitmq`, `memcached`, `haproxy` + `keepalived`, the
-API services' `<service>` containers), its host by the `<host>-` prefix of the
-resource name. An API replica is also out of service while its `<host>-<service>-lb-member`
+API services' `<service>` containers; with the storage tier Ceph's `ceph_mon`, `ceph_mgr`
+and OSDs, cinder-scheduler, and a storage host's fourteen Swift daemons as one member),
+its host by the `<host>-` prefix of the resource name. An API replica is also out of service while its `<host>-<service>-lb-member`
 command is deleted (that delete drains it in every HAProxy) and until that command is
 created again. A member is down from its delete until its (re-)create, which completes
 only once the container is healthy (`wait`).
@@ -29,7 +30,7 @@ every valid order respects.
 
 Refused, with the tier, the hosts and the step:
 - more than one member of a tier down at the same time;
-- Galera or RabbitMQ below quorum (a majority of its members up);
+- Galera, RabbitMQ or Ceph's monitors below quorum (a majority of its members up);
 - the HAProxy container of a load balancer replaced (the program reloads it in place;
   replacing it drops the VIP on its holder);
 - a member still down or drained when the plan ends, on a host still in its group.
@@ -46,6 +47,9 @@ from typing import Any, Iterable, Mapping, Sequence, TextIO
 import yaml  # type: ignore[import-untyped]
 
 from components.catalog import CATALOG, DEFAULT_ENABLED
+from components.ceph_config import osds
+from components.defaults import TIER_DEFAULTS
+from components.swift_storage import STORAGE_DAEMONS
 
 CONTAINER_TYPE = "docker:index/container:Container"
 COMMAND_TYPE = "command:remote:Command"
@@ -70,7 +74,8 @@ class Tier:
     what: str = "members"
 
 
-def tiers_for(enabled_services: Iterable[str]) -> list[Tier]:
+def tiers_for(enabled_services: Iterable[str], osd_containers: Sequence[str] = ("ceph_osd",)) -> list[Tier]:
+    enabled = list(enabled_services)
     tiers = [
         # A Galera node is out of HAProxy's rotation when its clustercheck is down too.
         Tier("galera", "database", ("mariadb", "mariadb_clustercheck"), quorum=True, what="Galera nodes"),
@@ -78,10 +83,22 @@ def tiers_for(enabled_services: Iterable[str]) -> list[Tier]:
         Tier("loadbalancer", "loadbalancer", ("haproxy", "keepalived"), what="load balancers"),
         Tier("memcached", "memcached", ("memcached",), what="memcached servers"),
     ]
-    for service in enabled_services:
+    for service in enabled:
         spec = CATALOG[service]
         tiers.append(Tier(spec.name, spec.group, (spec.container,), drained_by_lb_member=True,
                           what=f"{spec.name} replicas"))
+    if "swift-proxy-server" in enabled:
+        # A storage host's daemons are one member: any of them down takes that host's
+        # replicas (or their replication) away.
+        tiers.append(Tier("swift-storage", "storage", tuple(d.container for d in STORAGE_DAEMONS),
+                          what="Swift storage hosts"))
+    if "cinder-api" in enabled:
+        tiers += [
+            Tier("ceph-mon", "database", ("ceph_mon",), quorum=True, what="Ceph monitors"),
+            Tier("ceph-mgr", "database", ("ceph_mgr",), what="Ceph managers"),
+            Tier("ceph-osd", "storage", tuple(osd_containers), what="Ceph OSD hosts"),
+            Tier("cinder-scheduler", "control", ("cinder_scheduler",), what="cinder-scheduler replicas"),
+        ]
     return tiers
 
 
@@ -90,6 +107,8 @@ class Inventory:
     hosts: tuple[str, ...]
     groups: Mapping[str, tuple[str, ...]]
     enabled_services: tuple[str, ...]
+    # Each storage host's OSD containers (one per `ceph.osd_devices` entry).
+    osd_containers: tuple[str, ...] = ("ceph_osd",)
 
 
 def read_stack_file(path: Path) -> Inventory:
@@ -102,7 +121,8 @@ def read_stack_file(path: Path) -> Inventory:
     unknown = [s for s in services if s not in CATALOG]
     if unknown:
         raise PlanUnreadable(f"{path}: enabled_services names unknown service(s) {', '.join(unknown)}")
-    return Inventory(hosts, groups, services)
+    ceph = {**TIER_DEFAULTS["ceph"], **(config.get("kolla-ha:ceph") or {})}
+    return Inventory(hosts, groups, services, tuple(o.container for o in osds(ceph)))
 
 
 @dataclass
@@ -174,7 +194,7 @@ def _container_name(step: Mapping[str, Any]) -> str | None:
 class PlanGuard:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
-        self.tiers = tiers_for(inventory.enabled_services)
+        self.tiers = tiers_for(inventory.enabled_services, inventory.osd_containers)
         self.by_container = {c: t for t in self.tiers for c in t.containers}
         self.by_lb_member = {t.containers[0]: t for t in self.tiers if t.drained_by_lb_member}
         self.members: dict[tuple[str, str], Member] = {}

@@ -30,7 +30,7 @@ from typing import Iterator, Mapping, Sequence
 import pytest
 
 from components.swift_rings import ring_request, ring_script
-from components.swift_settings import RING_DIR, RINGS, SwiftTunables
+from components.swift_settings import RING_DIR, RINGS, RSYNC_RING_MODULE, SwiftTunables
 from components.swift_storage import (
     CONFIG_FILES, STORAGE_DAEMONS, StorageDaemon, health_probe, render_storage_files, storage_context,
 )
@@ -221,7 +221,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
                                     "-U", "0", "-m", "16"], marked_env(marker), logs / "memcached.log")
         for node in nodes:
             for daemon in STORAGE_DAEMONS:
-                if daemon.probe == "none":
+                if daemon.probe == "process":
                     continue  # the background daemons are run once, by the tests
                 log = logs / f"{node.name}-{daemon.container}.log"
                 procs[f"{node.name}/{daemon.container}"] = start(
@@ -231,9 +231,9 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
                                marked_env(marker), proxy_log)
         for node in nodes:
             for daemon in STORAGE_DAEMONS:
-                probe = health_probe(daemon, node.address, ports, rsync_port)
-                if probe is None:
+                if daemon.probe == "process":
                     continue
+                probe = health_probe(daemon, node.address, ports, rsync_port)
                 key = f"{node.name}/{daemon.container}"
                 wait_until(f"{key} answers", lambda p=probe: run(["sh", "-c", p]).returncode == 0, 30,
                            procs[key], logs / f"{node.name}-{daemon.container}.log")
@@ -357,20 +357,38 @@ def test_auditors_updaters_and_reaper_run_a_pass_and_report_to_recon(cluster):
     assert any(k.startswith("object_auditor_stats") for k in recon["object"])
 
 
-def test_rsync_daemon_offers_the_three_modules_on_its_host_address_only(cluster):
+def test_rsync_daemon_offers_the_three_modules_and_the_rings_on_its_host_address_only(cluster):
     for node in cluster.nodes:
         listing = run(["rsync", "--contimeout=5", f"rsync://{node.address}:{cluster.rsync_port}/"]).stdout
-        assert sorted(line.split()[0] for line in listing.splitlines()) == sorted(RINGS)
+        assert sorted(line.split()[0] for line in listing.splitlines()) == sorted([*RINGS, RSYNC_RING_MODULE])
     assert run(["rsync", "--contimeout=5", f"rsync://127.0.0.3:{cluster.rsync_port}/"]).returncode != 0
+
+
+def test_a_first_storage_host_without_builders_takes_them_from_the_others_rsync_daemons(cluster, tmp_path):
+    """What the program's ring step does on a re-installed first storage host: the rings
+    of the running cluster, unchanged, from the builders its peers serve."""
+    fresh = tmp_path / "fresh-first-host"
+    request = ring_request([n.address for n in cluster.nodes], SWIFT, str(fresh),
+                           peers=[n.address for n in cluster.nodes], ports=cluster.ports,
+                           rsync_port=cluster.rsync_port)
+    step = run([SYSTEM_PYTHON, "-"], input_text=ring_script(request), timeout_s=120)
+    assert step.returncode == 0, step.stderr
+    rings = json.loads(step.stdout)["rings"]
+    for ring in RINGS:
+        assert rings[ring]["builder_source"] == "peer 127.0.0.1" and not rings[ring]["rebalanced"]
+        assert rings[ring]["ring_md5"] == cluster.ring_summary["rings"][ring]["ring_md5"]
+    # The module is read-only: nobody on the network rewrites a host's rings.
+    upload = run(["rsync", "--contimeout=5", str(fresh / "object.builder"),
+                  f"rsync://127.0.0.1:{cluster.rsync_port}/{RSYNC_RING_MODULE}/object.builder"])
+    assert upload.returncode != 0
 
 
 def test_health_probes_pass_on_running_daemons_and_fail_where_nothing_listens(cluster):
     closed = {ring: free_port() for ring in RINGS}
     for daemon in STORAGE_DAEMONS:
         probe = health_probe(daemon, "127.0.0.2", cluster.ports, cluster.rsync_port)
-        if probe is None:
-            assert daemon.probe == "none"
-            continue
+        if daemon.probe == "process":
+            continue  # tests/unit/test_swift_storage.py checks these against PID 1's command line
         assert run(["sh", "-c", probe]).returncode == 0, daemon
         down = health_probe(daemon, "127.0.0.2", closed, free_port())
         assert down is not None and run(["sh", "-c", down]).returncode != 0, daemon

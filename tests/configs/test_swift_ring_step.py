@@ -1,6 +1,7 @@
 """The ring step (components/swift_ring_step.py) run as the program runs it, the
 script from ring_script() piped into `python3 -`, with Debian's python3-swift (the
-swift-storage image has the same Swift 2.30): one storage host, then 3, 4 and 3 again.
+swift-storage image has the same Swift 2.30): one storage host, then 3, 4 and 3 again;
+the builders other storage hosts serve through real rsync daemons on loopback addresses.
 
 Time is not mocked in the step: a test that needs min_part_hours to have passed
 rewinds the builder's own clock (its last-move epoch) in the file, which is what an
@@ -15,10 +16,14 @@ import pathlib
 import subprocess
 from typing import Any, Mapping, Sequence
 
+import uuid
+from typing import Iterator
+
 import pytest
 
 from components.swift_rings import ring_request, ring_script
-from components.swift_settings import RINGS, STORAGE_PORTS, SwiftTunables
+from components.swift_settings import RINGS, RSYNC_RING_MODULE, STORAGE_PORTS, SwiftTunables
+from tests.configs.daemon_support import end_marked, free_port, marked_env, run, start, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 HOSTS = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"]
@@ -27,9 +32,10 @@ SWIFT = SwiftTunables(part_power=8, replicas=3, min_part_hours=1)
 
 
 def step(folder: pathlib.Path, hosts: Sequence[str], swift: SwiftTunables = SWIFT,
-         builders: Mapping[str, str] | None = None, expect_ok: bool = True) -> Any:
-    result = subprocess.run([SYSTEM_PYTHON, "-"], input=ring_script(ring_request(hosts, swift, str(folder), builders)),
-                            capture_output=True, text=True, timeout=120)
+         peers: Sequence[str] = (), rsync_port: int = 10873, expect_ok: bool = True) -> Any:
+    request = ring_request(hosts, swift, str(folder), peers=peers, rsync_port=rsync_port)
+    result = subprocess.run([SYSTEM_PYTHON, "-"], input=ring_script(request), capture_output=True, text=True,
+                            timeout=120)
     if not expect_ok:
         return result
     assert result.returncode == 0, result.stderr
@@ -161,32 +167,101 @@ def test_more_devices_per_host_and_weights(folder):
     assert [parts[(h, d)] for h in HOSTS[:2] for d in ("sdb", "sdc")] == [32, 96, 32, 96]
 
 
-def test_kept_builders_restore_a_lost_ring_folder_without_moving_anything(folder, tmp_path):
-    kept = step(folder, HOSTS[:3])
-    replaced = tmp_path / "replaced-host"
-    rings = step(replaced, HOSTS[:3], builders={r: kept[r]["builder_b64"] for r in RINGS})
+class RingPeers:
+    """Other storage hosts as the step sees them: an rsync daemon per loopback address,
+    each serving its own ring folder in the `rings` module, as swift_rsyncd does."""
+
+    def __init__(self, base: pathlib.Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.marker = f"ring-peers-{uuid.uuid4()}"
+
+    def folder(self, address: str) -> pathlib.Path:
+        return self.base / address / "rings"
+
+    def serve(self, address: str) -> pathlib.Path:
+        root = self.base / address
+        self.folder(address).mkdir(parents=True, exist_ok=True)
+        conf = root / "rsyncd.conf"
+        conf.write_text(
+            f"address = {address}\nport = {self.port}\nuse chroot = no\npid file = {root}/rsyncd.pid\n"
+            f"[{RSYNC_RING_MODULE}]\npath = {self.folder(address)}\nread only = true\nlist = yes\n"
+            "uid = root\ngid = root\n")
+        log = root / "rsyncd.log"
+        proc = start(["rsync", "--daemon", "--no-detach", f"--config={conf}"], marked_env(self.marker), log)
+        wait_until(f"rsync on {address}", lambda: run(
+            ["rsync", "--contimeout=2", f"rsync://{address}:{self.port}/"]).returncode == 0, 20, proc, log)
+        return self.folder(address)
+
+
+@pytest.fixture()
+def peers(tmp_path: pathlib.Path) -> Iterator[RingPeers]:
+    found = RingPeers(tmp_path / "peers")
+    yield found
+    assert not end_marked(found.marker)
+
+
+def copy_builders(source: pathlib.Path, dest: pathlib.Path) -> None:
     for ring in RINGS:
-        assert rings[ring]["builder_source"] == "kept" and not rings[ring]["rebalanced"]
-        assert rings[ring]["ring_md5"] == kept[ring]["ring_md5"]
-        assert rings[ring]["builder_id"] == kept[ring]["builder_id"]
+        (dest / f"{ring}.builder").write_bytes((source / f"{ring}.builder").read_bytes())
 
 
-def test_the_newer_of_folder_and_kept_builder_wins(folder):
-    old = step(folder, HOSTS[:3])
-    newer = step(folder, HOSTS[:2])  # the folder moved on; the kept copy is older
-    rings = step(folder, HOSTS[:2], builders={r: old[r]["builder_b64"] for r in RINGS})
+def test_a_new_first_host_takes_the_builders_of_a_peer_without_moving_anything(folder, tmp_path, peers):
+    made = step(folder, HOSTS[:3])
+    copy_builders(folder, peers.serve("127.0.0.2"))
+    peers.serve("127.0.0.3")  # answers, and has no builders (a host added since)
+    replaced = tmp_path / "replaced-host"
+    rings = step(replaced, HOSTS[:3], peers=["127.0.0.2", "127.0.0.3"], rsync_port=peers.port)
+    for ring in RINGS:
+        assert rings[ring]["builder_source"] == "peer 127.0.0.2" and not rings[ring]["rebalanced"]
+        assert rings[ring]["ring_md5"] == made[ring]["ring_md5"]
+        assert rings[ring]["builder_id"] == made[ring]["builder_id"]
+    # Written here, so the next run finds them in its own folder.
+    assert step(replaced, HOSTS[:3])["object"]["builder_source"] == "folder"
+
+
+def test_the_newest_builder_of_folder_and_peers_wins(folder, peers):
+    step(folder, HOSTS[:3])
+    old = peers.serve("127.0.0.2")
+    copy_builders(folder, old)  # this peer missed the next run
+    newer = step(folder, HOSTS[:2])
+    rings = step(folder, HOSTS[:2], peers=["127.0.0.2"], rsync_port=peers.port)
     for ring in RINGS:
         assert rings[ring]["builder_source"] == "folder" and rings[ring]["ring_md5"] == newer[ring]["ring_md5"]
+    # and the other way round: a stale folder takes the peer's newer builders
+    stale = peers.folder("127.0.0.2")
+    copy_builders(folder, stale)
+    step(stale, HOSTS[:3])  # the peer moves on once more
+    rings = step(folder, HOSTS[:3], peers=["127.0.0.2"], rsync_port=peers.port)
+    assert all(rings[r]["builder_source"] == "peer 127.0.0.2" for r in RINGS)
 
 
-def test_a_builder_of_another_lineage_is_refused(folder, tmp_path):
-    other = step(tmp_path / "other-cluster", HOSTS[:3])
+def test_a_builder_of_another_lineage_is_refused(folder, tmp_path, peers):
+    step(peers.serve("127.0.0.2"), HOSTS[:3])  # a cluster of its own
     step(folder, HOSTS[:3])
     before = md5s(folder)
-    result = step(folder, HOSTS[:3], builders={r: other[r]["builder_b64"] for r in RINGS}, expect_ok=False)
+    result = step(folder, HOSTS[:3], peers=["127.0.0.2"], rsync_port=peers.port, expect_ok=False)
     assert result.returncode == 2
     assert "created separately" in result.stderr and "account.builder" in result.stderr
     assert md5s(folder) == before
+
+
+def test_no_new_builders_while_a_peer_that_may_hold_them_is_silent(folder, peers):
+    peers.serve("127.0.0.2")
+    result = step(folder, HOSTS[:3], peers=["127.0.0.2", "127.0.0.3"], rsync_port=peers.port, expect_ok=False)
+    assert result.returncode == 2
+    assert "127.0.0.3 did not answer" in result.stderr and "take the host out of groups.storage" in result.stderr
+    assert not any(folder.glob("*.ring.gz"))
+    # Once every peer answers (none has builders: a first deployment), the rings are made.
+    peers.serve("127.0.0.3")
+    rings = step(folder, HOSTS[:3], peers=["127.0.0.2", "127.0.0.3"], rsync_port=peers.port)
+    assert all(rings[r]["builder_source"] == "new" for r in RINGS)
+
+
+def test_a_silent_peer_does_not_stop_a_host_that_has_the_builders(folder):
+    made = step(folder, HOSTS[:3])
+    rings = step(folder, HOSTS[:3], peers=["127.0.0.3"], rsync_port=free_port())
+    assert all(rings[r]["builder_source"] == "folder" and rings[r]["ring_md5"] == made[r]["ring_md5"] for r in RINGS)
 
 
 def test_a_new_part_power_is_refused(folder):

@@ -77,12 +77,14 @@ def _deployment(state: Path, given: dict[str, str]) -> Iterator[Deployment]:
         client = deployed.docker(host)
         leftovers += [f"{host}:{c.name}" for c in client.containers.list(all=True, filters={"label": "kolla-ha.service"})]
         leftovers += [f"{host}:volume {v.name}" for v in client.volumes.list()
-                      if v.name in {"mariadb", "rabbitmq", "haproxy_socket", "keystone_logs", "glance"}]
-        # Files the program writes on the host itself (not in a container or volume).
-        on_host = subprocess.run(["docker", "exec", f"kolla-ha-lab-{host}", "test", "-e", "/etc/kolla-ha/haproxy"],
-                                 check=False)
-        if on_host.returncode == 0:
-            leftovers.append(f"{host}:/etc/kolla-ha/haproxy")
+                      if v.name in {"mariadb", "rabbitmq", "haproxy_socket", "keystone_logs", "glance",
+                                    "ceph_mon", "ceph_osd", "swift_recon_cache"}]
+        # Files the program writes on the host itself (not in a container or volume);
+        # Swift's device folders stay by design (data, or a disk's mount point).
+        for path in ("/etc/kolla-ha/haproxy", "/etc/kolla-ha/swift"):
+            on_host = subprocess.run(["docker", "exec", f"kolla-ha-lab-{host}", "test", "-e", path], check=False)
+            if on_host.returncode == 0:
+                leftovers.append(f"{host}:{path}")
     FIGURES["left behind after destroy"] = len(leftovers)
     assert not leftovers, f"destroy left {leftovers}"
 

@@ -15,7 +15,11 @@ from typing import Any
 
 from lab.executor.actions import Actions, CommandResult, InitError
 from lab.executor.run import run_program, run_stack
+from offline.program import fake_ring_summary
 from tests.unit.inventory_fixtures import make_config
+
+
+RING_REQUEST = "REQUEST: dict | None = json.loads("
 
 
 @dataclass
@@ -162,6 +166,9 @@ class FakeWorld(Actions):
         self.event("ssh", connection["host"], action)
         if action in self.fail_scripts:
             raise RuntimeError(f"Process exited with status 1: running {action}")
+        # The Swift ring step prints its rings; everything else here prints nothing.
+        if stdin and RING_REQUEST in stdin:
+            return CommandResult(stdout=fake_ring_summary(stdin), stderr="")
         return CommandResult(stdout="", stderr="")
 
     def run_local(self, script: str, environment: dict[str, str], stdin: str | None) -> CommandResult:

@@ -23,10 +23,14 @@ def make_config(n_hosts: int = 3, **overrides: Any) -> tuple[dict[str, Any], fro
         ],
         "groups": {
             group: list(names)
-            for group in ("control", "database", "messaging", "loadbalancer", "memcached")
+            # storage: cinder-api (enabled by default) keeps its volumes there.
+            for group in ("control", "database", "messaging", "loadbalancer", "memcached", "storage")
         },
         "internal_network": "10.0.0.0/24",
         "internal_vip": "10.0.0.250",
+        # A shared image store, so that glance-api runs on every control host (without
+        # one, the file back-end runs it on the first only, with a warning).
+        "glance": {"backend": "file", "file_path": "/srv/glance-images"},
         "keystone_admin_password": "correct-horse-battery-staple",
     }
     raw.update(overrides)

@@ -21,7 +21,27 @@ def split_config() -> tuple[dict[str, Any], frozenset[str]]:
         "messaging": ["ctl2", "ctl3", "ctl4"],
         "loadbalancer": ["ctl4", "ctl5"],
         "memcached": ["ctl3", "ctl4", "ctl5"],
+        # Ceph's OSDs and cinder-volume; its monitors are on the database hosts.
+        "storage": ["ctl5", "ctl1", "ctl4"],
     }
+    return raw, secret_keys
+
+
+EVERY_SERVICE = ["keystone", "glance-api", "placement-api", "nova-api", "neutron-server", "cinder-api", "horizon",
+                 "swift-proxy-server"]
+
+
+def storage_config(n_hosts: int = 3) -> tuple[dict[str, Any], frozenset[str]]:
+    """Every service with the storage tier: glance on Swift, cinder on Ceph."""
+    raw, secret_keys = make_config(n_hosts, enabled_services=EVERY_SERVICE, glance={"backend": "swift"})
+    return raw, secret_keys
+
+
+def storage_split_config() -> tuple[dict[str, Any], frozenset[str]]:
+    """Storage on hosts apart from the database (Ceph's monitors) and in another order
+    than the inventory's: each storage piece on the wrong hosts shows."""
+    raw, secret_keys = split_config()
+    raw.update(enabled_services=EVERY_SERVICE, glance={"backend": "swift"})
     return raw, secret_keys
 
 
@@ -30,13 +50,18 @@ LAYOUTS: dict[str, Callable[[], tuple[dict[str, Any], frozenset[str]]]] = {
     "5-hosts": lambda: make_config(5),
     "5-hosts-split": split_config,
 }
+# Every service and the storage tier (tests of Swift, Ceph, cinder, glance's store).
+STORAGE_LAYOUTS: dict[str, Callable[[], tuple[dict[str, Any], frozenset[str]]]] = {
+    "3-hosts-storage": storage_config,
+    "5-hosts-storage-split": storage_split_config,
+}
 
 _RUNS: dict[str, ProgramRun] = {}
 
 
 def layout_run(layout: str) -> ProgramRun:
     if layout not in _RUNS:
-        _RUNS[layout] = quick_run(*LAYOUTS[layout]())
+        _RUNS[layout] = quick_run(*{**LAYOUTS, **STORAGE_LAYOUTS}[layout]())
     return _RUNS[layout]
 
 

@@ -513,8 +513,25 @@ BAD_VALUES = [
     # cinder, glance
     ("cinder.backend_host", "cinder volumes", ("cinder.backend_host", "not a valid name", "e.g. cinder-volumes")),
     ("cinder.backend_host", "cinder\n", ("cinder.backend_host", "not a valid name")),
-    ("glance.backend", "ceph", ("glance.backend", "use file (default), swift or rbd")),
+    ("glance.backend", "rbd", ("glance.backend", "use file (default) or swift")),
     ("glance.backend", "swift", ("glance.backend", "needs swift-proxy-server")),
+    ("glance.file_path", "srv/images", ("glance.file_path", "not an absolute host path", "below /")),
+    ("glance.file_path", "/srv/../etc", ("glance.file_path", "no `.` or `..` components")),
+    ("glance.file_path", "/srv/my images", ("glance.file_path", "not an absolute host path")),
+    ("cinder.backend", "lvm", ("cinder.backend", "use rbd (default)")),
+    # ceph: its own minimum memory target, devices under /dev
+    ("ceph.pool_size", 0, ("ceph.pool_size", "outside 1-10", "default 3")),
+    ("ceph.osd_memory_target", "512M", ("ceph.osd_memory_target", "below the minimum of 896M")),
+    ("ceph.osd_memory_target", 4096, ("ceph.osd_memory_target", "not a Ceph size", "quotes")),
+    ("ceph.osd_file_size", "10GB", ("ceph.osd_file_size", "not a Ceph size", "K, M, G or T")),
+    ("ceph.osd_devices", ["/srv/disk"], ("ceph.osd_devices[0]", "not a block device path", "under /dev/")),
+    ("ceph.osd_devices", ["/dev/sdb", "/dev/sdb"], ("ceph.osd_devices", "lists /dev/sdb twice", "name each device once")),
+    # swift: what the ring builder accepts
+    ("swift.part_power", 33, ("swift.part_power", "outside 1-32")),
+    ("swift.devices", [], ("swift.devices", "must not be empty")),
+    ("swift.devices", [{"name": "../x"}], ("swift.devices[0].name", "not a valid name")),
+    ("swift.mount_check", "no", ("swift.mount_check", "must be true or false")),
+    ("swift.devices", [{"name": "d1"}, {"name": "d1"}], ("swift.devices", "lists d1 twice", "name each device once")),
     # unknown keys at every level, with a guess where one is close
     ("images.regsitry", "r.example.com", ("images.regsitry", "unknown key", "did you mean registry")),
     ("hosts.1.external_interfce", "eth1", ("hosts[1].external_interfce", "unknown key", "did you mean external_interface")),
@@ -563,7 +580,14 @@ GOOD_VALUES = [
     ("keepalived.priority_base", 254),
     ("neutron.max_l3_agents_per_router", 0),
     ("neutron.l3_ha", False),
-    ("glance.backend", "rbd"),
+    ("glance.backend", "file"),
+    ("glance.file_path", "/srv/glance-images"),
+    ("glance.file_path", "/mnt/nfs/glance"),
+    ("ceph.osd_devices", ["/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "/dev/sdc"]),
+    ("ceph.osd_memory_target", "896M"),
+    ("ceph.pool_size", 3),
+    ("swift.devices", [{"name": "sdb", "weight": 200}, {"name": "sdc"}]),
+    ("swift.min_part_hours", 0),
 ]
 
 
@@ -701,3 +725,75 @@ def test_every_line_names_a_key_path_and_says_what_to_write():
         key, _, rest = problem.partition(": ")
         assert key and " " not in key, problem
         assert "write" in rest, problem
+
+
+# --- the storage tier ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("service", "what"), [
+    ("cinder-api", "cinder-volume and the Ceph OSDs its volumes live on"),
+    ("swift-proxy-server", "Swift's account, container and object servers"),
+])
+def test_a_service_that_stores_data_needs_storage_hosts(service, what):
+    raw, secrets = make_config(enabled_services=["keystone", service])
+    del raw["groups"]["storage"]
+    assert_problem(problems_of(raw, secrets), "groups.storage", f"{service} is enabled", what, "which is empty")
+    raw["groups"]["storage"] = ["ctl2"]
+    raw["ceph"] = {"pool_size": 1}
+    parse_inventory(raw, secrets)
+
+
+def test_ceph_keeps_each_copy_on_another_storage_host():
+    raw, secrets = make_config()
+    raw["groups"]["storage"] = ["ctl1", "ctl2"]
+    assert_problem(problems_of(raw, secrets), "ceph.pool_size", "3 copies need 3 storage hosts",
+                   "groups.storage has 2", "from 1 to 2")
+    raw["ceph"] = {"pool_size": 2}
+    parse_inventory(raw, secrets)
+    # without cinder there is no Ceph to size
+    raw["ceph"] = {"pool_size": 3}
+    raw["enabled_services"] = ["keystone", "glance-api"]
+    parse_inventory(raw, secrets)
+
+
+def test_glance_on_swift_needs_the_proxies_and_the_file_path_only_fits_the_file_store():
+    raw, secrets = make_config(enabled_services=["keystone", "glance-api", "swift-proxy-server"],
+                               glance={"backend": "swift"})
+    assert parse_inventory(raw, secrets).tier("glance")["backend"] == "swift"
+    raw["glance"] = {"backend": "swift", "file_path": "/srv/glance"}
+    assert_problem(problems_of(raw, secrets), "glance.file_path", "only the file back-end reads it",
+                   "remove file_path or use backend: file")
+    raw["enabled_services"] = ["keystone", "glance-api"]
+    raw["glance"] = {"backend": "swift"}
+    assert_problem(problems_of(raw, secrets), "glance.backend", "needs swift-proxy-server")
+
+
+@pytest.mark.parametrize(("control", "file_path", "warned"), [
+    (["ctl1", "ctl2", "ctl3"], None, True),
+    (["ctl1", "ctl2", "ctl3"], "/srv/glance-images", False),
+    (["ctl2"], None, False),
+])
+def test_a_file_store_without_a_shared_file_system_is_said_to_run_one_glance_api(control, file_path, warned):
+    raw, secrets = make_config(glance={"backend": "file", "file_path": file_path})
+    raw["groups"]["control"] = control
+    warnings = [w for w in parse_inventory(raw, secrets).warnings if w.startswith("glance.backend")]
+    assert bool(warnings) == warned
+    if warned:
+        assert "glance-api runs on ctl1 only, not on all 3 control hosts" in warnings[0]
+        assert "set glance.file_path" in warnings[0] and "backend: swift" in warnings[0]
+
+
+def test_more_swift_replicas_than_storage_hosts_is_warned():
+    raw, secrets = make_config(enabled_services=["keystone", "swift-proxy-server"])
+    raw["groups"]["storage"] = ["ctl1"]
+    warnings = parse_inventory(raw, secrets).warnings
+    assert any(w.startswith("swift.replicas: 3 copies over 1 storage host(s)") for w in warnings)
+
+
+def test_a_pinned_ceph_key_must_be_a_cephx_key():
+    raw, secrets = make_config()
+    raw["ceph_cinder_key"] = "not-a-key"
+    assert_problem(problems_of(raw, secrets | {"ceph_cinder_key"}), "ceph_cinder_key",
+                   "cephx key as `ceph-authtool --gen-print-key` prints one", "value not shown")
+    raw["ceph_cinder_key"] = "AQAAAAAAAAAAABAA+b8bwDYGiL3jSsRpRshqXg=="
+    parse_inventory(raw, secrets | {"ceph_cinder_key"})

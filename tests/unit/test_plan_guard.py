@@ -173,3 +173,45 @@ def test_command_line_exit_codes_and_summary(tmp_path: Path, capsys: pytest.Capt
     plan = tmp_path / "plan.json"
     plan.write_text(safe)
     assert main(["--stack-file", str(stack), str(plan)]) == 0
+
+
+STORAGE_STACK = STACK.replace("    memcached: [ctl1, ctl2]\n", "    memcached: [ctl1, ctl2]\n    storage: [ctl1, ctl2, ctl3]\n").replace(
+    "kolla-ha:enabled_services: [keystone]", "kolla-ha:enabled_services: [keystone, cinder-api, swift-proxy-server]")
+
+
+@pytest.fixture
+def storage_inventory(tmp_path: Path):
+    path = tmp_path / "Pulumi.storage.yaml"
+    path.write_text(STORAGE_STACK + "  kolla-ha:ceph: {osd_devices: [/dev/sdb, /dev/sdc]}\n")
+    return read_stack_file(path)
+
+
+def test_a_storage_hosts_swift_daemons_are_one_member(storage_inventory) -> None:
+    # every daemon of one host replaced together, then the next host: safe
+    one_host = [step for d in ("swift_object_server", "swift_object_replicator") for step in dbr("ctl1", d)]
+    assert verdict(one_host + [s for d in ("swift_object_server",) for s in dbr("ctl2", d)], storage_inventory) == []
+    # the object servers of two storage hosts down at once: refused
+    steps = [container("delete-replaced", "ctl1", "swift_object_server"),
+             container("delete-replaced", "ctl2", "swift_object_replicator"),
+             container("replace", "ctl1", "swift_object_server"),
+             container("create-replacement", "ctl1", "swift_object_server"),
+             container("replace", "ctl2", "swift_object_replicator"),
+             container("create-replacement", "ctl2", "swift_object_replicator")]
+    violations, _ = check_document({"steps": steps}, storage_inventory)
+    assert [v.rule for v in violations] == ["several-down"]
+    assert "swift-storage: 2 of 3 Swift storage hosts down at once (ctl1, ctl2)" in violations[0].message
+
+
+def test_ceph_monitors_keep_their_quorum_and_osds_their_copies(storage_inventory) -> None:
+    assert verdict(dbr("ctl1", "ceph_mon") + dbr("ctl2", "ceph_mon"), storage_inventory) == []
+    steps = [container("delete-replaced", "ctl1", "ceph_mon"), container("delete-replaced", "ctl2", "ceph_mon"),
+             container("replace", "ctl2", "ceph_mon"), container("create-replacement", "ctl2", "ceph_mon"),
+             container("replace", "ctl1", "ceph_mon"), container("create-replacement", "ctl1", "ceph_mon")]
+    assert sorted(verdict(steps, storage_inventory)) == ["quorum", "several-down"]
+    # OSDs are named after the stack's devices
+    steps = [container("delete-replaced", "ctl1", "ceph_osd_sdb"), container("delete-replaced", "ctl3", "ceph_osd_sdc"),
+             container("replace", "ctl1", "ceph_osd_sdb"), container("create-replacement", "ctl1", "ceph_osd_sdb"),
+             container("replace", "ctl3", "ceph_osd_sdc"), container("create-replacement", "ctl3", "ceph_osd_sdc")]
+    violations, _ = check_document({"steps": steps}, storage_inventory)
+    assert [v.rule for v in violations] == ["several-down"]
+    assert "ceph-osd: 2 of 3 Ceph OSD hosts down at once (ctl1, ctl3)" in violations[0].message

@@ -22,16 +22,20 @@ OPERATOR_PASSWORD = "correct-horse-battery-staple"
 
 def test_container_and_command_count_follows_the_groups(run):
     inv = run.namespace["inventory"]
-    size = {g: len(inv.groups[g]) for g in ("control", "database", "messaging", "loadbalancer", "memcached")}
+    size = {g: len(inv.groups[g]) for g in ("control", "database", "messaging", "loadbalancer", "memcached", "storage")}
     expected = (
         2 * size["database"]  # mariadb + clustercheck per node
         + size["messaging"] + 2 * size["loadbalancer"] + size["memcached"]
         + 7 * size["control"]  # seven API services
+        # cinder-api brings Ceph (a monitor and a manager per database host, an OSD per
+        # storage host), cinder-scheduler on every control host, one cinder-volume
+        + 2 * size["database"] + size["storage"] + size["control"] + 1
     )
     assert len(run.containers()) == expected
     commands = (
         1 + 2  # mariadb bootstrap step, galera-bootstrap-finish, galera-root-password
         + 6 * 2 + 5 + 1  # db_create + bootstrap for six services, register for five, credential migrate
+        + 1  # ceph_setup
         + size["loadbalancer"]  # haproxy-config
         + 7 * size["control"] + size["database"]  # an lb-member per API replica and Galera node
         + len(set(inv.groups["loadbalancer"]) | set(inv.groups["messaging"]))  # host preparation
@@ -113,7 +117,7 @@ def test_labels_envs_and_commands_never_hold_a_password(run):
             assert reg.inputs["logging"] == "none", reg.name
 
 
-STEP_SUFFIXES = ("_db_create", "_bootstrap", "_register", "_migrate")
+STEP_SUFFIXES = ("_db_create", "_bootstrap", "_register", "_migrate", "_setup", "_store_container")
 
 
 def test_uploads_holding_a_password_are_secret(run):
@@ -226,7 +230,7 @@ def test_a_second_run_of_the_same_config_changes_no_input():
 def test_one_shot_steps_send_their_files_on_a_secret_stdin_only(run):
     first = group(run, "control")[0]
     steps = [r for r in run.of_type(COMMAND) if r.name.endswith(STEP_SUFFIXES)]
-    assert len(steps) == 1 + 6 * 2 + 5 + 1
+    assert len(steps) == 1 + 6 * 2 + 5 + 1 + 1  # with ceph_setup
     secrets = passwords(run)
     for reg in steps:
         assert is_secret_input(reg.inputs["stdin"]), reg.name

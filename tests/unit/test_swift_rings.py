@@ -7,7 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from components.swift_rings import REQUEST_MARKER, STEP_SOURCE, RingDevice, desired_devices, ring_request, ring_script
+from components.swift_rings import (
+    REQUEST_MARKER, STEP_SOURCE, RingDevice, desired_devices, request_of, ring_request, ring_script,
+)
 from components.swift_settings import RINGS, STORAGE_PORTS, SwiftTunables
 
 
@@ -29,7 +31,7 @@ def test_values_swift_would_refuse_are_refused(bad):
 
 
 def test_duplicate_devices_are_named_in_the_error():
-    with pytest.raises(ValidationError, match="d2 listed twice"):
+    with pytest.raises(ValidationError, match="lists d2 twice"):
         SwiftTunables.model_validate({"devices": [{"name": "d2"}, {"name": "d2"}]})
 
 
@@ -51,14 +53,14 @@ def test_no_storage_host_is_an_error():
 
 
 def test_the_script_carries_the_request_and_nothing_else_changes():
-    request = ring_request(["10.0.0.11"], SwiftTunables(), "/etc/kolla-ha/swift", {"object": "QUJD"})
+    request = ring_request(["10.0.0.11", "10.0.0.12"], SwiftTunables(), "/etc/kolla-ha/swift", peers=["10.0.0.12"])
     script = ring_script(request)
     assert REQUEST_MARKER not in script
     tree = ast.parse(script)
     assigned = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and n.target.id == "REQUEST")
     embedded = json.loads(assigned.value.args[0].value)
-    assert embedded == json.loads(json.dumps(request))
-    assert embedded["builders"] == {"object": "QUJD"}
+    assert embedded == json.loads(json.dumps(request)) == request_of(script)
+    assert (embedded["peers"], embedded["rsync_port"], embedded["rsync_module"]) == (["10.0.0.12"], 10873, "rings")
     # Everything but that line is the step's source, as reviewed.
     source = STEP_SOURCE.read_text().splitlines()
     assert len(script.splitlines()) == len(source)
