@@ -96,7 +96,30 @@ def _isolate(inj: FaultInjector) -> list[Host]:
     return hosts
 
 
-def scenarios(inv: Inventory) -> list[Scenario]:
+def _lab_scale_out(inj: FaultInjector) -> list[Host]:
+    """Scale the lab's dev stack out to a fourth control host (ctl4), as an operator's
+    `pulumi up` would: through the offline executor, on the dev stack's own state."""
+    from lab import Lab
+    from lab.executor.run import read_stack_file, run_stack
+
+    if not Lab(hosts=max(4, len(Lab.existing_hosts()))).up().healthy:
+        raise RuntimeError("the lab's fourth host did not come up")
+    values = read_stack_file("dev")
+    values["hosts"].append({"name": "ctl4", "address": "10.199.0.14", "interface": values["hosts"][0]["interface"],
+                            "ssh": dict(values["hosts"][0].get("ssh", {}))})
+    for group in ("control", "memcached"):
+        values["groups"][group] = list(values["groups"][group]) + ["ctl4"]
+    run_stack("dev", values=values, log=lambda line: None)
+    return []
+
+
+def _lab_scale_in(_: FaultInjector, __: list[Host]) -> None:
+    from lab.executor.run import run_stack
+
+    run_stack("dev", log=lambda line: None)
+
+
+def scenarios(inv: Inventory, lab: bool = False) -> list[Scenario]:
     """Every scenario of the HA spec that this stack can run, in the order of the report."""
     api = [s.replace("-", "_") for s in inv.enabled_services]
     found = [Scenario("baseline", "no fault (the workload alone)", lambda inj: [], _no_heal, 30.0,
@@ -126,6 +149,10 @@ def scenarios(inv: Inventory) -> list[Scenario]:
                  lambda inj, hosts: inj.power_on(hosts), 10.0,
                  "an outage; 0 acked rows and confirmed messages lost; every tier back by itself"),
     ]
+    if lab:
+        # Day-2 under load: in production this is the operator's own `pulumi up`.
+        found.append(Scenario("scale-out-in", "a fourth control host added, then removed (two deployments)",
+                              _lab_scale_out, _lab_scale_in, 0.0, "0 failed requests"))
     return found
 
 
@@ -233,9 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     inv = load_inventory(args.stack_file)
     inj = FaultInjector(inv, args.lab, PowerSwitch(args.lab, args.power_off_cmd, args.power_on_cmd))
-    chosen = [s for s in scenarios(inv) if not args.only or s.name in args.only.split(",")]
+    known = scenarios(inv, args.lab)
+    chosen = [s for s in known if not args.only or s.name in args.only.split(",")]
     if not chosen:
-        parser.error(f"--only: no such scenario; known: {', '.join(s.name for s in scenarios(inv))}")
+        parser.error(f"--only: no such scenario; known: {', '.join(s.name for s in known)}")
     args.out.mkdir(parents=True, exist_ok=True)
     target = load_target(args.target)
     for scenario in chosen:
