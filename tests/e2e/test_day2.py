@@ -86,3 +86,27 @@ def test_a_generated_database_password_rotates_without_a_failed_request(deployme
     status, _, _ = http("GET", f"http://{VIP}:8778/resource_providers",
                         headers={"X-Auth-Token": token, "OpenStack-API-Version": "placement 1.0"})
     assert status == 200
+
+
+def test_an_image_upgrade_of_one_service_rolls_it_alone(lab, deployment: Deployment, admin_password: str) -> None:
+    # A new build of glance-api (its own layer on top of the deployed one), pushed under
+    # a new tag, as a release upgrade would arrive.
+    from images.docker_cli import docker
+
+    local = "kolla-ha/glance-api:zed"
+    bumped = "kolla-ha/glance-api:zed-e2e-upgrade"
+    docker(["build", "-t", bumped, "--label", "org.kolla-ha.e2e=upgrade", "-"],
+           input=f"FROM {local}\nLABEL org.kolla-ha.e2e-upgrade=1\n".encode())
+    docker(["tag", bumped, f"{lab.push_registry}/{bumped}"])
+    docker(["push", f"{lab.push_registry}/{bumped}"])
+    values = _values(deployment)
+    images = dict(values.get("images") or {})
+    images["overrides"] = {**images.get("overrides", {}), "glance-api": f"{lab.registry}/{bumped}"}
+    values["images"] = images
+    change = guarded_change(deployment, values, admin_password, "glance-api image upgrade")
+    assert change.errors == [], change.errors[:10]
+    _one_at_a_time(change.replaced("-glance_api"), "-glance_api", ["ctl1", "ctl2", "ctl3"])
+    # Nothing else runs the new image: no other service was touched.
+    others = [name for name in change.replaced("") if not name.endswith(("-glance_api", "-glance_api-lb-member"))
+              and not name.endswith("-image-glance-api")]
+    assert others == [], others
