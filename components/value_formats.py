@@ -288,23 +288,12 @@ def size_bytes(value: str) -> int:
 def mariadb_size(minimum: int = 1, minimum_text: str = "") -> Any:
     """A size in the syntax both MariaDB options and Galera provider options read:
     a whole number with an optional K, M, G or T suffix (powers of 1024)."""
-
-    def check(value: str) -> str | None:
-        if not re.fullmatch(r"[0-9]+[KMGTkmgt]?", value):
-            return ""
-        if size_bytes(value) < minimum:
-            return f": it is below the minimum of {minimum_text or minimum}"
-        return None
-
-    expected = "a whole number of bytes with an optional K, M, G or T suffix"
-    if minimum_text:
-        expected += f", at least {minimum_text}"
-    return formatted(Format("a MariaDB size", expected, "1G"), check)
+    return byte_size("a MariaDB size", minimum, minimum_text)
 
 
 def byte_size(noun: str, minimum: int = 1, minimum_text: str = "", example: str = "1G") -> Any:
-    """A size as Ceph's options read one (and as kolla-ha converts it to bytes): a whole
-    number with an optional K, M, G or T suffix (powers of 1024)."""
+    """A size as MariaDB, Galera and Ceph options read one (and as kolla-ha converts it to
+    bytes): a whole number with an optional K, M, G or T suffix (powers of 1024)."""
 
     def check(value: str) -> str | None:
         if not re.fullmatch(r"[0-9]+[KMGTkmgt]?", value):
