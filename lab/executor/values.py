@@ -16,6 +16,8 @@ from typing import Any, Iterator
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
+from offline.program import is_secret_input, unwrap
+
 UNKNOWN: str = rpc.UNKNOWN
 SECRET_SIG_KEY: str = rpc._special_sig_key  # pylint: disable=protected-access
 SECRET_SIG: str = rpc._special_secret_sig  # pylint: disable=protected-access
@@ -26,8 +28,10 @@ def secret(value: Any) -> dict[str, Any]:
     return {SECRET_SIG_KEY: SECRET_SIG, "value": value}
 
 
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+# What a provider receives: the value with every secret wrapper removed (the one
+# definition, shared with the mock harness that runs the program).
+is_secret = is_secret_input
+plain = unwrap
 
 
 def decode(value: Any) -> Any:
@@ -61,17 +65,6 @@ def decode(value: Any) -> Any:
             return value.bool_value
         return None
     raise TypeError(f"cannot decode {type(value).__name__}")
-
-
-def plain(value: Any) -> Any:
-    """The value with every secret wrapper removed (what a provider receives)."""
-    if is_secret(value):
-        return plain(value["value"])
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def has_unknown(value: Any) -> bool:
