@@ -149,6 +149,8 @@ class RabbitMQCluster(pulumi.ComponentResource):
                     ),
                     wait_timeout_s=600,
                     stop_grace_s=60,
+                    # Read by ops/plan_guard.py: a queue type switch is not a rolling change.
+                    labels={"kolla-ha.rabbitmq-queue-type": args.settings["queue_type"]},
                 ),
                 parent=self,
                 # Node names resolve through /etc/hosts, written by the host's preparation.

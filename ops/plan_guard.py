@@ -52,6 +52,8 @@ from components.defaults import TIER_DEFAULTS
 from components.swift_storage import STORAGE_DAEMONS
 
 CONTAINER_TYPE = "docker:index/container:Container"
+# The program labels each RabbitMQ container with the cluster's queue type.
+QUEUE_TYPE_LABEL = "kolla-ha.rabbitmq-queue-type"
 COMMAND_TYPE = "command:remote:Command"
 LB_MEMBER_SUFFIX = "-lb-member"
 DELETES = {"delete", "delete-replaced"}
@@ -182,6 +184,13 @@ def _state(step: Mapping[str, Any]) -> Mapping[str, Any]:
     return step.get("newState") or step.get("oldState") or {}
 
 
+def _label(state: Mapping[str, Any], name: str) -> str | None:
+    for label in (state.get("inputs") or {}).get("labels") or []:
+        if label.get("label") == name:
+            return label.get("value")
+    return None
+
+
 def _container_name(step: Mapping[str, Any]) -> str | None:
     for key in ("newState", "oldState"):
         inputs = (step.get(key) or {}).get("inputs") or {}
@@ -261,12 +270,31 @@ class PlanGuard:
                     f"{', '.join(step.get('replaceReasons') or []) or 'a dependency'}). Its container must stay: "
                     "a replacement stops HAProxy and drops the VIP on the host holding it. Keep configuration out "
                     "of the haproxy container's inputs and let the program's config command reload it in place."))
+            if tier.name == "rabbitmq":
+                self._queue_type_change(host, index, step)
             self._apply(member, part, op)
             self._evaluate(tier, index, step, steps)
         self._at_end(len(steps))
         for outage in self.outages.values():
             self.violations.append(Violation("several-down", outage.tier.name, outage.first_index, outage.message()))
         return sorted(self.violations, key=lambda v: (v.step, v.tier))
+
+    def _queue_type_change(self, host: str, index: int, step: Mapping[str, Any]) -> None:
+        """A queue type switch cannot roll: the services' new config declares its queues and
+        exchanges with other arguments than the ones the running cloud holds, and RabbitMQ
+        refuses such a declaration (406 PRECONDITION_FAILED), so every service fails to start
+        until the old queues are gone. Found in the lab: cinder-scheduler crash-looped."""
+        before, after = (_label(step.get(k) or {}, QUEUE_TYPE_LABEL) for k in ("oldState", "newState"))
+        if before is None or after is None or before == after:
+            return
+        if any(v.rule == "queue-type-change" for v in self.violations):
+            return
+        self.violations.append(Violation(
+            "queue-type-change", "rabbitmq", index,
+            f"rabbitmq.queue_type changes from {before} to {after} ({_at(index, step)}, {host}). The OpenStack "
+            "services would declare their queues anew with the other type while the old ones exist; RabbitMQ "
+            "refuses that (406 PRECONDITION_FAILED) and the services stop working. It is not a rolling change: "
+            f"keep queue_type: {before}, or migrate as README's 'Changing the queue type' says."))
 
     def _seed(self, steps: Sequence[Mapping[str, Any]]) -> None:
         """Members that exist before the plan: every host of the tier's group whose member is

@@ -20,11 +20,15 @@ from tests.unit.inventory_fixtures import make_config
 
 MARKER = "KOLLA_HA_CONFIG_TEST"
 LOOPBACK = "127.0.0.1"
-GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached")
+GROUPS = ("control", "database", "messaging", "loadbalancer", "memcached", "storage")
 
 
 def loopback_inventory(host_name: str, **overrides: Any) -> Inventory:
-    """A one-host inventory whose only host is this machine's loopback address."""
+    """A one-host inventory whose only host is this machine's loopback address.
+
+    It is also the only storage host, so Ceph keeps one copy (cinder-api is enabled by
+    default and its volumes need a storage group that can hold the pool)."""
+    overrides.setdefault("ceph", {"pool_size": 1})
     raw, secret_keys = make_config(
         1,
         hosts=[{"name": host_name, "address": LOOPBACK, "interface": "lo", "ssh": {"user": "root"}}],

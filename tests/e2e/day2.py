@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from lab.executor.preview_json import preview_digest
 from lab.executor.run import run_stack
 from ops.plan_guard import Inventory as GuardInventory
-from ops.plan_guard import check_document
+from ops.plan_guard import Violation, check_document
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, keystone_token
 
@@ -55,16 +55,22 @@ class Day2Result:
         return [name for op, name in self.steps if name.endswith(suffix) and op == "replace"]
 
 
-def guarded_change(deployment: Deployment, values: Mapping[str, Any], admin_password: str, label: str) -> Day2Result:
-    """Plan `values`, refuse an unsafe plan (AssertionError naming the guard's reasons),
-    then deploy them under a token client."""
+def guard_plan(deployment: Deployment, values: Mapping[str, Any], admin_password: str) -> tuple[list[Violation], str]:
+    """The preview of `values` (nothing is changed) and what the HA guard says of it."""
     given = {"keystone_admin_password": admin_password}
     preview, _ = run_stack("dev", values=values, state_path=deployment.state_path, secrets_given=given, preview=True)
     document = preview_digest(preview.plan, {}, 0, preview.diagnostics, show_replacement_steps=True)
     groups = {g: tuple(m) for g, m in (values.get("groups") or {}).items()}
     inventory = GuardInventory(tuple(h["name"] for h in values["hosts"]), groups,
                                tuple(values.get("enabled_services") or ()))
-    violations, summary = check_document(document, inventory)
+    return check_document(document, inventory)
+
+
+def guarded_change(deployment: Deployment, values: Mapping[str, Any], admin_password: str, label: str) -> Day2Result:
+    """Plan `values`, refuse an unsafe plan (AssertionError naming the guard's reasons),
+    then deploy them under a token client."""
+    given = {"keystone_admin_password": admin_password}
+    violations, summary = guard_plan(deployment, values, admin_password)
     assert not violations, f"{label}: the HA guard refused the plan:\n" + "\n".join(str(v) for v in violations)
     client = TokenClient(admin_password)
     client.start()

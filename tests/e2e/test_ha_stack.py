@@ -1,8 +1,8 @@
 """The dev stack, deployed for real into the three-host lab, does what HA promises.
 
 Order matters in this module: the checks of the fresh deployment come first, then the
-no-op redeploy, then the scale-out that changes the deployment, and last the switch to
-classic mirrored queues (which replaces every broker and every messaging client).
+no-op redeploy, then the scale-out that changes the deployment, and last the guard's
+refusal of a queue type switch (a preview: nothing changes).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from tests.e2e.conftest import dev_values
-from tests.e2e.day2 import guarded_change
+from tests.e2e.day2 import guard_plan, guarded_change
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
 from lab.executor.run import run_stack
@@ -210,36 +210,12 @@ def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: 
     assert change.errors == [], change.errors[:10]
 
 
-def test_mirrored_policy_option_mirrors_classic_queues_on_every_node(deployment: Deployment,
-                                                                     admin_password: str) -> None:
+def test_the_guard_refuses_a_queue_type_switch_of_the_running_cloud(deployment: Deployment,
+                                                                      admin_password: str) -> None:
+    # Found here: switched for real, the brokers rolled and then cinder-scheduler, restarted
+    # with the new settings, crash-looped on a 406 from the exchange its predecessor made.
     values = dict(deployment.values)
     values["rabbitmq"] = {**values.get("rabbitmq", {}), "queue_type": "mirrored"}
-    change = guarded_change(deployment, values, admin_password, "switch to mirrored queues")
-    # The brokers took the new definitions one at a time and are one cluster again.
-    assert change.replaced("-rabbitmq") == ["ctl1-rabbitmq", "ctl2-rabbitmq", "ctl3-rabbitmq"]
-    assert change.errors == [], change.errors[:10]
-    test_rabbitmq_three_nodes_one_cluster(deployment)
-    queue = f"e2e-mirrored-{uuid.uuid4().hex[:8]}"
-    status, _ = _rabbit_api(deployment, "ctl1", "PUT", f"/queues/%2F/{queue}", {"durable": True})
-    assert status in (201, 204)
-    # The management API answers from two sources: the queue's metadata (type, node,
-    # mirrors) at once, the fields of its statistics (`policy` among them) only after the
-    # first statistics emission, up to 5 s later. So wait for both before judging.
-    deadline = time.monotonic() + 60
-    while True:
-        status, payload = _rabbit_api(deployment, "ctl2", "GET", f"/queues/%2F/{queue}")
-        info = json.loads(payload)
-        mirrors = sorted(info.get("synchronised_slave_nodes") or [])
-        if (mirrors == ["rabbit@ctl2", "rabbit@ctl3"] and "policy" in info) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert info["type"] == "classic" and info.get("policy") == "ha-all", info
-    assert info["node"] == "rabbit@ctl1"
-    assert mirrors == ["rabbit@ctl2", "rabbit@ctl3"], info
-    status, payload = _rabbit_api(deployment, "ctl1", "POST", "/exchanges/%2F/amq.default/publish",
-                                  {"properties": {"delivery_mode": 2}, "routing_key": queue,
-                                   "payload": "mirrored", "payload_encoding": "string"})
-    assert status == 200 and json.loads(payload)["routed"] is True
-    status, payload = _rabbit_api(deployment, "ctl3", "POST", f"/queues/%2F/{queue}/get",
-                                  {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"})
-    assert [m["payload"] for m in json.loads(payload)] == ["mirrored"]
+    violations, _ = guard_plan(deployment, values, admin_password)
+    assert [v.rule for v in violations] == ["queue-type-change"], violations
+    assert "from quorum to mirrored" in violations[0].message

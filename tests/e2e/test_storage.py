@@ -134,7 +134,11 @@ def test_the_rings_are_the_same_on_every_storage_and_proxy_host_and_loaded(deplo
     assert len({json.dumps(m, sort_keys=True) for m in seen.values()}) == 1, seen
     # What every object server has loaded (recon), against the rings on disk.
     first = storage_hosts(deployment)[0]
-    recon = deployment.exec(first, "swift_object_server", f"swift-recon --swiftdir {RING_DIR} --md5")
+    # swift-recon reads swift.conf from the folder it reads the rings from; the servers keep
+    # them apart (/etc/swift and a read-only ring mount), so it gets a folder of both.
+    recon = deployment.exec(first, "swift_object_server",
+                            f'd=$(mktemp -d) && ln -s /etc/swift/swift.conf {RING_DIR}/*.ring.gz "$d"/ && '
+                            f'swift-recon --swiftdir "$d" --md5; rm -rf "$d"')
     storage = len(storage_hosts(deployment))
     assert f"{storage}/{storage} hosts matched" in recon, recon
     FIGURES["swift object ring md5"] = next(iter(seen.values()))["object.ring.gz"]
@@ -313,8 +317,10 @@ def test_adding_a_storage_host_rebalances_while_objects_are_read(lab, deployment
     assert len({json.dumps(m, sort_keys=True) for m in md5s.values()}) == 1, md5s
     builder = deployment.exec("ctl1", "swift_object_server", f"swift-ring-builder {RING_DIR}/object.builder")
     # device rows: id region zone ip:port replication-ip:port name weight partitions balance ...
-    parts = {row.split()[3].split(":")[0]: int(row.split()[7]) for row in builder.splitlines()
-             if row.split() and row.split()[0].isdigit()}
+    # (the summary line "1024 partitions, 3.000000 replicas, ..." also starts with a number)
+    rows = [row.split() for row in builder.splitlines()]
+    parts = {row[3].split(":")[0]: int(row[7]) for row in rows
+             if len(row) >= 10 and row[0].isdigit() and ":" in row[3]}
     assert parts.get(host_address("ctl4"), 0) > 0, builder  # the new device holds partitions
     FIGURES["object partitions per storage host after adding one"] = parts
     assert reader.ok > 0 and reader.errors == [], reader.errors[:10]

@@ -131,6 +131,32 @@ def test_galera_below_quorum_is_refused(inventory) -> None:
         next(v.message for v in violations if v.rule == "quorum")
 
 
+def _broker(op: str, host: str, old_type: str, new_type: str) -> dict[str, Any]:
+    step = container(op, host, "rabbitmq")
+    for key, queue_type in (("oldState", old_type), ("newState", new_type)):
+        if key in step:
+            step[key] = {**step[key], "inputs": {"name": "rabbitmq", "labels": [
+                {"label": "kolla-ha.rabbitmq-queue-type", "value": queue_type}]}}
+    return step
+
+
+def test_a_queue_type_switch_is_refused_even_one_broker_at_a_time(inventory) -> None:
+    steps = [step for host in ("ctl1", "ctl2", "ctl3") for step in (
+        _broker("delete-replaced", host, "quorum", "quorum"), _broker("replace", host, "quorum", "mirrored"),
+        _broker("create-replacement", host, "quorum", "mirrored"))]
+    violations, _ = check_document({"steps": steps}, inventory)
+    assert [v.rule for v in violations] == ["queue-type-change"]
+    assert "rabbitmq.queue_type changes from quorum to mirrored" in violations[0].message
+    assert "keep queue_type: quorum" in violations[0].message
+
+
+def test_brokers_rolled_with_the_same_queue_type_are_safe(inventory) -> None:
+    steps = [step for host in ("ctl1", "ctl2", "ctl3") for step in (
+        _broker("delete-replaced", host, "quorum", "quorum"), _broker("replace", host, "quorum", "quorum"),
+        _broker("create-replacement", host, "quorum", "quorum"))]
+    assert verdict(steps, inventory) == []
+
+
 def test_replacing_haproxy_is_refused_even_alone(inventory) -> None:
     violations, _ = check_document({"steps": dbr("ctl2", "haproxy")}, inventory)
     assert [v.rule for v in violations] == ["haproxy-replaced"]
