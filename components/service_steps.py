@@ -102,13 +102,16 @@ def after_rollout_steps(
             lambda s: render("openstack/register.sh.j2", service_type=spec.service_type,
                              endpoints=endpoint_urls(spec, inv), **config.context(first.spec, s))
         )
+        clouds = config.secrets.apply(
+            lambda s: render("openstack/admin_clouds.yaml.j2", **config.context(first.spec, s)))
         steps.append(one_shot_step(
             first,
             OneShot(
                 name=f"{spec.short}_register",
                 image=CLIENT_IMAGE,
                 command="/usr/local/bin/register.sh",
-                files=[KollaFile("register.sh", "/usr/local/bin/register.sh", "root", "0700", script)],
+                files=[KollaFile("register.sh", "/usr/local/bin/register.sh", "root", "0700", script),
+                       KollaFile("clouds.yaml", "/etc/openstack/clouds.yaml", "root", "0600", clouds)],
             ),
             parent=parent,
             # keystone's whole tier, so the catalogue is written through the VIP to

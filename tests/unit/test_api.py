@@ -11,6 +11,7 @@ import sys
 import urllib.parse
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from components.catalog import CATALOG
 from components.lb_membership import drain_script, ready_script
@@ -280,6 +281,10 @@ def test_register_script_points_the_catalogue_at_the_vip(run):
     assert subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True).returncode == 0
     calls = [line.strip() for line in script.splitlines() if line.strip().startswith("retry ")]
     assert len(calls) == 8, calls  # project, user, password, role, service, 3 endpoints
+    # the client finds the admin in the step's clouds.yaml, which points at the VIP too
+    clouds = yaml.safe_load(step_file(run.named(f"{first}-glance_register"), "clouds.yaml"))
+    assert "export OS_CLOUD=kolla-ha-admin" in script and "OS_PASSWORD" not in script
+    assert clouds["clouds"]["kolla-ha-admin"]["auth"]["auth_url"] == f"http://{vip}:5000/v3"
 
 
 FAILING_RUN = """

@@ -170,7 +170,9 @@ def test_secret_operator_password_reaches_the_program_only_as_a_secret():
     assert is_secret(given) and resolve(given) == OPERATOR_PASSWORD
     register = result.named(f"{group(result, 'control')[0]}-glance_register")
     assert is_secret_input(register.inputs["stdin"])
-    assert OPERATOR_PASSWORD in step_file(register, "register.sh")
+    # in the step's root-only clouds.yaml, never in its script (whose shell exports nothing secret)
+    assert OPERATOR_PASSWORD in step_file(register, "clouds.yaml")
+    assert OPERATOR_PASSWORD not in step_file(register, "register.sh")
     assert all(r.type != CONTAINER or OPERATOR_PASSWORD not in plain_text(r.inputs) for r in result.registrations)
 
 
