@@ -132,7 +132,14 @@ def test_keystone_registers_nothing_and_bootstraps_itself(run):
     assert not one_shots(run, "horizon_db_create") and not one_shots(run, "horizon_register")
     first = group(run, "control")[0]
     script = step_file(one_shots(run, "keystone_bootstrap")[first], "kolla_ha_bootstrap.sh")
-    assert "keystone-manage --config-file /etc/keystone/keystone.conf bootstrap" in script
+    # keystone-manage runs inside a python fed on stdin: the admin password is set in that
+    # process only, on no command line and in no environment a process starts with.
+    heredoc = script.split("python3 - <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    compile(heredoc, "bootstrap", "exec")
+    assert '"keystone-manage", "--config-file", "/etc/keystone/keystone.conf", "bootstrap"' in heredoc
+    password = resolve(run.namespace["plane"].passwords.password("keystone_admin_password"))
+    assert f"os.environ[\"OS_BOOTSTRAP_PASSWORD\"] = {json.dumps(password)}" in heredoc
+    assert password not in script.replace(heredoc, "")
     glance = step_file(one_shots(run, "glance_bootstrap")[first], "kolla_ha_bootstrap.sh")
     assert "glance-manage --config-file /etc/glance/glance-api.conf db_sync" in glance
     assert "bootstrap" not in glance
