@@ -5,6 +5,10 @@ real daemons (configs are checked by the daemons that read them) and of the Dock
 engine the lab runs on, and the Python packages of the requirements files into the
 project's own `.venv` — then runs pytest inside that environment. `.ci/run` calls
 exactly this.
+
+`--soak` adds the long HA tests (marked `soak`: every tier rolled by a tunable, an image
+upgrade, a storage host powered off and one added) that the default run, which CI runs,
+leaves out to stay within CI's time.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ def main(argv: list[str]) -> int:
         return run_in_venv("tests", argv, [*DEPLOY_PACKAGES, *DAEMON_PACKAGES])
     import pytest
 
+    if "--soak" in argv:
+        argv = [a for a in argv if a != "--soak"] + ["-m", "soak or not soak"]
     status = int(pytest.main(["-q", *argv]))
     if status == _NO_TESTS:
         print("pytest collected no tests: that is a failure here", file=sys.stderr)

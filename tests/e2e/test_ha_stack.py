@@ -11,6 +11,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import dev_values
 from tests.e2e.day2 import guard_plan, guarded_change
 from tests.e2e.figures import FIGURES
@@ -172,6 +174,8 @@ def test_redeploy_without_change_plans_nothing_and_restarts_nothing(deployment: 
     assert deployment.started_at() == before
 
 
+# Long (minutes): left out of the default run, which CI runs; `python3 -m tests --soak`.
+@pytest.mark.soak
 def test_scale_out_to_a_fourth_host_while_clients_keep_working(lab, deployment: Deployment, admin_password: str) -> None:
     from lab import Lab
 
