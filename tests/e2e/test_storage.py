@@ -185,7 +185,13 @@ def image(openstack: OpenStack, tmp_path_factory) -> Iterator[tuple[str, str, Pa
     source.write_bytes(data)
     created = openstack.json("image", "create", "--file", str(source), "--disk-format", "raw",
                              "--container-format", "bare", f"e2e-{uuid.uuid4().hex[:8]}", timeout=600)
-    assert created["status"] == "active", created
+    # The client may print the image as it was before its upload (openstacksdk returns
+    # that object when it skips the checksum check): what glance holds is `image show`'s.
+    deadline = time.monotonic() + 60
+    while (status := openstack.json("image", "show", created["id"])["status"]) != "active":
+        assert status in ("queued", "saving"), status
+        assert time.monotonic() < deadline, f"the image is still {status} 60 s after its upload"
+        time.sleep(2)
     yield created["id"], hashlib.sha256(data).hexdigest(), folder
     openstack("image", "delete", created["id"])
 
