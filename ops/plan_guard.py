@@ -33,7 +33,9 @@ Refused, with the tier, the hosts and the step:
 - Galera, RabbitMQ or Ceph's monitors below quorum (a majority of its members up);
 - the HAProxy container of a load balancer replaced (the program reloads it in place;
   replacing it drops the VIP on its holder);
-- a member still down or drained when the plan ends, on a host still in its group.
+- a member still down or drained when the plan ends, on a host still in its group;
+- a change of RabbitMQ's queue type (the brokers' `kolla-ha.rabbitmq-queue-type` label):
+  the services cannot declare the new type while queues of the old one exist.
 """
 from __future__ import annotations
 
