@@ -6,9 +6,9 @@ engine the lab runs on, and the Python packages of the requirements files into t
 project's own `.venv` — then runs pytest inside that environment. `.ci/run` calls
 exactly this.
 
-`--soak` adds the long HA tests (marked `soak`: every tier rolled by a tunable, an image
-upgrade, a storage host powered off and one added) that the default run, which CI runs,
-leaves out to stay within CI's time.
+`--soak` adds the long HA tests (marked `soak`: scale-out and scale-in under load, an
+image upgrade, a storage host powered off and one added) that the default run, which CI
+runs, leaves out to stay within CI's time.
 """
 from __future__ import annotations
 
