@@ -14,6 +14,7 @@ import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
+from components.host_config import ReloadableConfig, delete_script, reload_script, write_script
 from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
@@ -22,45 +23,30 @@ from components.rolling import roll
 
 # Kernel capabilities keepalived needs for VRRP: raw sockets and adding the VIP.
 KEEPALIVED_CAPS = ("NET_ADMIN", "NET_BROADCAST", "NET_RAW")
-# haproxy.cfg lives on the host, mounted read-only into the container: a new config is
-# validated and loaded by HAProxy's master process (SIGUSR2, hitless) instead of
-# replacing the container, which would drop the VIP for seconds on its holder.
-HOST_CONFIG_DIR = "/etc/kolla-ha/haproxy"
-MOUNTED_CONFIG_DIR = "/var/lib/kolla/haproxy-config"
 
 
-def write_config_script() -> str:
-    """First write of haproxy.cfg (from stdin), before the container exists."""
-    return "\n".join([
-        "set -eu",
-        f"install -d -m 0700 {HOST_CONFIG_DIR}",
-        "umask 077",
-        f"cat > {HOST_CONFIG_DIR}/haproxy.cfg.new",
-        f"mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
-    ]) + "\n"
+def haproxy_config(address: str) -> ReloadableConfig:
+    # HAProxy's master process loads a new config hitlessly on SIGUSR2.
+    return ReloadableConfig(
+        container="haproxy",
+        file="haproxy.cfg",
+        dest="/etc/haproxy/haproxy.cfg",
+        check="haproxy -c -q -f {path}",
+        signal="USR2",
+        alive=f"curl -sf -o /dev/null http://{address}:{PORTS['haproxy_stats']}/_alive",
+    )
 
 
-def reload_config_script(address: str) -> str:
-    """A changed haproxy.cfg (from stdin): checked by the running HAProxy, then loaded."""
-    return "\n".join([
-        "set -eu",
-        "umask 077",
-        f"cat > {HOST_CONFIG_DIR}/haproxy.cfg.new",
-        "if ! docker inspect haproxy >/dev/null 2>&1; then",
-        f"  mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
-        "  exit 0",
-        "fi",
-        f"docker exec haproxy haproxy -c -q -f {MOUNTED_CONFIG_DIR}/haproxy.cfg.new",
-        f"mv {HOST_CONFIG_DIR}/haproxy.cfg.new {HOST_CONFIG_DIR}/haproxy.cfg",
-        f"docker exec haproxy cp {MOUNTED_CONFIG_DIR}/haproxy.cfg /etc/haproxy/haproxy.cfg",
-        "docker kill -s USR2 haproxy >/dev/null",
-        "for i in $(seq 1 30); do",
-        f"  curl -sf -o /dev/null http://{address}:{PORTS['haproxy_stats']}/_alive && exit 0",
-        "  sleep 1",
-        "done",
-        "echo 'haproxy did not answer after the reload' >&2",
-        "exit 1",
-    ]) + "\n"
+# keepalived re-reads its config on SIGHUP and keeps the VRRP state of an instance
+# whose name is unchanged: the VIP holder keeps the VIP through the reload.
+KEEPALIVED_CONFIG = ReloadableConfig(
+    container="keepalived",
+    file="keepalived.conf",
+    dest="/etc/keepalived/keepalived.conf",
+    check="keepalived --config-test -f {path}",
+    signal="HUP",
+    alive="docker exec keepalived pgrep -x keepalived >/dev/null",
+)
 
 
 @dataclass(frozen=True)
@@ -143,6 +129,26 @@ def render_check_haproxy(node: Any) -> str:
     return render("keepalived/check_haproxy.sh.j2", node=node, ports=PORTS)
 
 
+def config_command(host: HostNode, cfg: ReloadableConfig, text: pulumi.Input[str], parent: pulumi.Resource,
+                   depends_on: list[pulumi.Resource]) -> command.remote.Command:
+    """`<host>-<container>-config`: writes the file on create, checks and reloads it on update."""
+    return command.remote.Command(
+        f"{host.spec.name}-{cfg.container}-config",
+        connection=host.connection,
+        stdin=text,
+        create=write_script(cfg),
+        update=reload_script(cfg),
+        delete=delete_script(cfg),
+        # stdin carries a password (stats, VRRP): keep it out of logs and state.
+        logging="none",
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=depends_on,
+            additional_secret_outputs=["stdout", "stderr"],
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class LoadBalancerArgs:
     members: Sequence[HostNode]
@@ -164,35 +170,22 @@ class LoadBalancer(pulumi.ComponentResource):
         def member(host: HostNode, waits_on: list[pulumi.Resource]) -> pulumi.Resource:
             node = host.spec
             index = lb_specs.index(node)
+            hap = haproxy_config(node.address)
             cfg = stats_password.apply(lambda pw: render_haproxy_cfg(node, inv, args.services, pw))
             # One host at a time, config first: a config HAProxy rejects stops the update on
             # the first host, with every other host still serving the old one.
-            config = command.remote.Command(
-                f"{node.name}-haproxy-config",
-                connection=host.connection,
-                stdin=cfg,
-                create=write_config_script(),
-                update=reload_config_script(node.address),
-                delete=f"rm -rf {HOST_CONFIG_DIR}",
-                # stdin carries the stats password: keep it out of logs and state.
-                logging="none",
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    # nonlocal_bind (host preparation) before HAProxy binds the VIP.
-                    depends_on=[*waits_on, *([host.prepared] if host.prepared is not None else [])],
-                    additional_secret_outputs=["stdout", "stderr"],
-                ),
-            )
+            # nonlocal_bind (host preparation) comes before HAProxy binds the VIP.
+            config = config_command(host, hap, cfg, self,
+                                    [*waits_on, *([host.prepared] if host.prepared is not None else [])])
             haproxy = service_container(
                 host,
                 KollaService(
                     name="haproxy",
                     image="haproxy",
                     command="haproxy -W -db -f /etc/haproxy/haproxy.cfg",
-                    files=[KollaFile("haproxy.cfg", "/etc/haproxy/haproxy.cfg", "root", "0600", None,
-                                     source=f"{MOUNTED_CONFIG_DIR}/haproxy.cfg")],
+                    files=[KollaFile("haproxy.cfg", hap.dest, "root", "0600", None, source=hap.source)],
                     volumes=[("haproxy_socket", "/var/lib/kolla/haproxy")],
-                    host_dirs=[(HOST_CONFIG_DIR, MOUNTED_CONFIG_DIR)],
+                    host_dirs=[(hap.host_dir, hap.mounted_dir)],
                     ulimits=[("nofile", haproxy_nofile(inv.tier("haproxy")), haproxy_nofile(inv.tier("haproxy")))],
                     healthcheck=HealthCheck(
                         test=f"curl -sf -o /dev/null http://{node.address}:{PORTS['haproxy_stats']}/_alive"
@@ -202,6 +195,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 depends_on=[config],
             )
             conf = vrrp_password.apply(lambda pw: render_keepalived_conf(node, index, lb_specs, inv, pw))
+            kconfig = config_command(host, KEEPALIVED_CONFIG, conf, self, [haproxy])
             keepalived = service_container(
                 host,
                 KollaService(
@@ -209,15 +203,17 @@ class LoadBalancer(pulumi.ComponentResource):
                     image="keepalived",
                     command="keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf",
                     files=[
-                        KollaFile("keepalived.conf", "/etc/keepalived/keepalived.conf", "root", "0600", conf),
+                        KollaFile("keepalived.conf", KEEPALIVED_CONFIG.dest, "root", "0600", None,
+                                  source=KEEPALIVED_CONFIG.source),
                         KollaFile("check_haproxy", "/usr/local/bin/check_haproxy", "root", "0700",
                                   render_check_haproxy(node)),
                     ],
+                    host_dirs=[(KEEPALIVED_CONFIG.host_dir, KEEPALIVED_CONFIG.mounted_dir)],
                     capabilities=KEEPALIVED_CAPS,
                     healthcheck=HealthCheck(test="pgrep -x keepalived >/dev/null"),
                 ),
                 parent=self,
-                depends_on=[haproxy],
+                depends_on=[kconfig],
             )
             self.haproxy.append(haproxy)
             self.keepalived.append(keepalived)

@@ -20,7 +20,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from lab.executor.actions import Actions
 from lab.executor.daemons import DaemonPool
 from lab.executor.diff import UnsupportedByExecutor
-from lab.executor.engine import Engine
+from lab.executor.engine import Cancelled, Engine
 from lab.executor.monitor import EngineMonitor
 from lab.progress import Progress
 from lab.executor.state import STACK_TYPE, Snapshot
@@ -168,6 +168,11 @@ def run_program(
             _sync_await(run_pulumi_func(main))
         except BaseException as err:
             engine.stop(err)
+            # The SDK reports whichever registration failed first to reach it, which may
+            # be one refused only because the deployment was already cancelled: report
+            # the step that failed, as `pulumi up` does.
+            if isinstance(err, Cancelled) and engine.failure is not None and engine.failure is not err:
+                raise engine.failure from err
             raise
         engine.finish()
         root = get_root_resource()

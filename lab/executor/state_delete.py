@@ -3,20 +3,19 @@
 As the CLI: a resource others depend on (dependsOn, property dependency, parent,
 deletedWith, provider) is not deleted unless `target_dependents` deletes those too.
 
-`forget_host` is the lab's convenience for the "replace a dead host" runbook: every
-resource that lives on that host (its docker provider and everything managed through
-it, the commands whose SSH connection goes to it, and then components left without
-children) is forgotten, and the survivors' references to them are dropped, which is
-what a `pulumi refresh` would do if the dead host could still answer "gone".
+`forget_host` is the lab's side of the "replace a dead host" runbook: what
+`ops.forget_host` does to a `pulumi stack export` document (the same selection of the
+host's resources), done to the executor's state: they are forgotten, and the
+survivors' references to them are dropped, which is what a `pulumi refresh` would do if
+the dead host could still answer "gone".
 """
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
 
-from lab.executor import schemas
 from lab.executor.state import ResourceState, Snapshot, without
 from lab.executor.values import plain
+from ops.forget_host import host_urns
 
 
 class StateDeleteRefused(Exception):
@@ -56,28 +55,9 @@ def state_delete(state_path: Path, urns: list[str], target_dependents: bool = Fa
 
 
 def host_resources(resources: list[ResourceState], address: str) -> set[str]:
-    """URNs of what lives on the host at `address`."""
-    providers = {r.urn for r in resources if r.type == schemas.DOCKER_PROVIDER
-                 and urlparse(str(plain(r.inputs.get("host")))).hostname == address}
-    doomed = set(providers)
-    for res in resources:
-        if res.provider and res.provider_urn() in providers:
-            doomed.add(res.urn)
-        connection = plain(res.inputs.get("connection"))
-        if res.type in schemas.COMMANDS and isinstance(connection, dict) and connection.get("host") == address:
-            doomed.add(res.urn)
-    # Components whose every child is going: the host's own component(s).
-    changed = True
-    while changed:
-        changed = False
-        for res in resources:
-            if res.custom or res.urn in doomed:
-                continue
-            children = [r.urn for r in resources if r.parent == res.urn]
-            if children and all(c in doomed for c in children):
-                doomed.add(res.urn)
-                changed = True
-    return doomed
+    """URNs of what lives on the host at `address` (the selection of ops.forget_host)."""
+    return host_urns([{"urn": r.urn, "type": r.type, "custom": r.custom, "parent": r.parent,
+                       "provider": r.provider, "inputs": plain(r.inputs)} for r in resources], address)
 
 
 def forget_host(state_path: Path, address: str) -> list[str]:

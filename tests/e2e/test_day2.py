@@ -2,16 +2,21 @@
 under a token client: 0 failed requests, and the replacements one host at a time.
 
 Runs after test_ha_stack.py (see conftest's module order): with `--soak` the stack has
-four control hosts then (its scale-out), so scale-in is the first change here.
+four control hosts then (its scale-out), so the dead-host runbook (ctl4 dies) and
+scale-in (ctl4 leaves alive) are the first changes here.
 """
 from __future__ import annotations
 
 import copy
+import threading
+from typing import Any
 
+import docker
 import pytest
 
+from lab.executor.run import run_stack
 from tests.e2e.day2 import guarded_change
-from tests.e2e.lab_access import VIP, Deployment, http, keystone_token
+from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token
 
 
 def _values(deployment: Deployment) -> dict:
@@ -22,20 +27,66 @@ def _one_at_a_time(replaced: list[str], suffix: str, hosts: list[str]) -> None:
     assert replaced == [f"{h}{suffix}" for h in hosts], replaced
 
 
-# Long (minutes): left out of the default run, which CI runs; `python3 -m tests --soak`.
-@pytest.mark.soak
-def test_scale_in_removes_a_live_host_without_a_failed_request(deployment: Deployment, admin_password: str) -> None:
+def _with_ctl4(deployment: Deployment, admin_password: str, label: str) -> dict:
+    """The deployed values with ctl4 as a control and memcached host, added if missing
+    (the lab's fourth host started first, blank if it was gone)."""
+    from lab import Lab
+
     values = _values(deployment)
     if "ctl4" not in [h["name"] for h in values["hosts"]]:
-        values["hosts"].append({"name": "ctl4", "address": "10.199.0.14", "interface": "eth0",
+        assert Lab(hosts=4).up().healthy
+        values["hosts"].append({"name": "ctl4", "address": host_address("ctl4"), "interface": "eth0",
                                 "ssh": dict(values["hosts"][0]["ssh"])})
         for group in ("control", "memcached"):
             values["groups"][group] = values["groups"][group] + ["ctl4"]
-        guarded_change(deployment, values, admin_password, "scale out to ctl4 (again)")
+        change = guarded_change(deployment, values, admin_password, label)
+        assert change.errors == [], change.errors[:10]
+        if "ctl4" not in deployment.hosts:
+            deployment.hosts.append("ctl4")
         values = _values(deployment)
-    values["hosts"] = [h for h in values["hosts"] if h["name"] != "ctl4"]
-    values["groups"] = {g: [m for m in members if m != "ctl4"] for g, members in values["groups"].items()}
-    change = guarded_change(deployment, values, admin_password, "scale in (ctl4 removed)")
+    return values
+
+
+def _without(values: dict, host: str) -> dict:
+    values = copy.deepcopy(values)
+    values["hosts"] = [h for h in values["hosts"] if h["name"] != host]
+    values["groups"] = {g: [m for m in members if m != host] for g, members in values["groups"].items()}
+    return values
+
+
+# Long (minutes): left out of the default run, which CI runs; `python3 -m tests --soak`.
+@pytest.mark.soak
+def test_a_dead_host_is_replaced_by_the_runbook_without_a_failed_request(lab, deployment: Deployment,
+                                                                         admin_password: str) -> None:
+    """README "Replace a dead host": its daemon and sshd are gone for good, so nothing of it
+    can be deleted; its resources are forgotten, the survivors roll without it, and a new
+    machine under its name joins as any new host does."""
+    from lab import Lab
+    from lab.executor.state_delete import forget_host
+    from lab.topology import LabHost
+
+    values = _with_ctl4(deployment, admin_password, "scale out to ctl4 (before it dies)")
+    Lab._remove_host(LabHost(4))  # pylint: disable=protected-access  # power and disk gone
+    deployment.hosts.remove("ctl4")
+    forgotten = forget_host(deployment.state_path, host_address("ctl4"))
+    assert any(urn.endswith("::ctl4-keystone") for urn in forgotten), forgotten
+    change = guarded_change(deployment, _without(values, "ctl4"), admin_password, "dead ctl4 removed")
+    assert change.errors == [], change.errors[:10]
+    assert not [name for op, name in change.steps if name.startswith("ctl4-")], change.steps
+    for host in ("ctl1", "ctl2", "ctl3"):
+        cfg = deployment.exec(host, "haproxy", "cat /etc/haproxy/haproxy.cfg")
+        assert f"{host_address('ctl4')}:" not in cfg, host
+    # A new machine under the same name: the lab creates it blank, the program adds it.
+    _with_ctl4(deployment, admin_password, "a new ctl4 replaces the dead one")
+    token, _ = keystone_token(f"http://{host_address('ctl4')}:5000", admin_password)
+    assert token
+
+
+# Long (minutes): left out of the default run, which CI runs; `python3 -m tests --soak`.
+@pytest.mark.soak
+def test_scale_in_removes_a_live_host_without_a_failed_request(deployment: Deployment, admin_password: str) -> None:
+    values = _with_ctl4(deployment, admin_password, "scale out to ctl4 (again)")
+    change = guarded_change(deployment, _without(values, "ctl4"), admin_password, "scale in (ctl4 removed)")
     assert change.errors == [], change.errors[:10]
     deleted = [name for op, name in change.steps if op == "delete"]
     assert "ctl4-keystone" in deleted and "ctl4-memcached" in deleted
@@ -44,24 +95,24 @@ def test_scale_in_removes_a_live_host_without_a_failed_request(deployment: Deplo
 
 
 def test_a_tunable_of_every_tier_rolls_without_a_failed_request(deployment: Deployment, admin_password: str) -> None:
-    # keepalived is left out: its container is replaced on a change, which moves the VIP
-    # (1 of 93 token requests timed out in the lab); see README "Rolling updates".
     values = _values(deployment)
     values["galera"] = {**values.get("galera", {}), "max_connections": 600}
     values["rabbitmq"] = {**values.get("rabbitmq", {}), "vm_memory_high_watermark": 0.45}
     values["haproxy"] = {**values.get("haproxy", {}), "timeout_client": "2m"}
     values["memcached"] = {**values.get("memcached", {}), "memory_mb": 96}
+    values["keepalived"] = {**values.get("keepalived", {}), "check_fall": 3}
     change = guarded_change(deployment, values, admin_password, "a tunable of every tier")
     assert change.errors == [], change.errors[:10]
     hosts = ["ctl1", "ctl2", "ctl3"]
     _one_at_a_time(change.replaced("-mariadb"), "-mariadb", hosts)
     _one_at_a_time(change.replaced("-rabbitmq"), "-rabbitmq", hosts)
     _one_at_a_time(change.replaced("-memcached"), "-memcached", hosts)
-    assert change.replaced("-keepalived") == []
-    # HAProxy takes its new config in place: reloaded, never replaced.
-    assert change.replaced("-haproxy") == []
-    assert [name for op, name in change.steps if name.endswith("-haproxy-config") and op == "update"] == [
-        f"{h}-haproxy-config" for h in hosts]
+    # HAProxy and keepalived take their new config in place: reloaded, never replaced
+    # (a replacement on the VIP holder would move the VIP).
+    for lb in ("haproxy", "keepalived"):
+        assert change.replaced(f"-{lb}") == []
+        assert [name for op, name in change.steps if name.endswith(f"-{lb}-config") and op == "update"] == [
+            f"{h}-{lb}-config" for h in hosts]
 
 
 def test_fernet_keys_rotate_and_older_tokens_still_validate(deployment: Deployment, admin_password: str) -> None:
@@ -79,11 +130,65 @@ def test_fernet_keys_rotate_and_older_tokens_still_validate(deployment: Deployme
             assert status == 200, (host, token is before)
 
 
+class StepKiller(threading.Thread):
+    """Kills the container `name` on a host the moment it starts, once: a one-shot step
+    that dies midway (out of memory, a host hiccup), as far as `pulumi up` can tell."""
+
+    def __init__(self, client: docker.DockerClient, name: str) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.name = name
+        self.killed = False
+        self.events: Any = client.api.events(
+            decode=True, filters={"type": "container", "event": "start", "container": name})
+
+    def run(self) -> None:
+        for event in self.events:
+            if event.get("Actor", {}).get("Attributes", {}).get("name") == self.name:
+                self.client.api.kill(self.name)
+                self.killed = True
+                return
+
+    def stop(self) -> None:
+        self.events.close()
+        self.join(timeout=10)
+
+
+def test_a_killed_one_shot_step_runs_again_on_the_next_up(deployment: Deployment, admin_password: str) -> None:
+    """README "A one-shot step failed": no --replace, no state surgery, the next `up` runs it."""
+    values = _values(deployment)
+    passwords = dict(values.get("passwords") or {})
+    rotations = dict(passwords.get("rotations") or {})
+    rotations["placement_database_password"] = rotations.get("placement_database_password", 0) + 1
+    values["passwords"] = {**passwords, "rotations": rotations}
+    before = deployment.started_at()
+    killer = StepKiller(deployment.docker("ctl1"), "placement_bootstrap")
+    killer.start()
+    try:
+        with pytest.raises(Exception) as failed:
+            run_stack("dev", values=values, state_path=deployment.state_path,
+                      secrets_given={"keystone_admin_password": admin_password})
+    finally:
+        killer.stop()
+    assert killer.killed
+    assert "one-shot step placement_bootstrap on ctl1 exited with 137" in str(failed.value), failed.value
+    # Nothing that waits for the step was touched: every placement replica still runs.
+    after = deployment.started_at()
+    assert {k: v for k, v in after.items() if k[1] == "placement_api"} == {
+        k: v for k, v in before.items() if k[1] == "placement_api"}
+    # The same values again: the step runs again and the rotation finishes.
+    change = guarded_change(deployment, values, admin_password, "placement password rotation after a killed step")
+    assert change.errors == [], change.errors[:10]
+    assert ("update", "ctl1-placement_bootstrap") in change.steps, change.steps
+    _one_at_a_time(change.replaced("-placement_api"), "-placement_api", ["ctl1", "ctl2", "ctl3"])
+
+
 def test_a_generated_database_password_rotates_without_a_failed_request(deployment: Deployment,
                                                                          admin_password: str) -> None:
     values = _values(deployment)
-    values["passwords"] = {"rotations": {**(values.get("passwords") or {}).get("rotations", {}),
-                                         "placement_database_password": 1}}
+    rotations = dict((values.get("passwords") or {}).get("rotations", {}))
+    rotations["placement_database_password"] = rotations.get("placement_database_password", 0) + 1
+    values["passwords"] = {**(values.get("passwords") or {}), "rotations": rotations}
     change = guarded_change(deployment, values, admin_password, "placement database password rotation")
     assert change.errors == [], change.errors[:10]
     _one_at_a_time(change.replaced("-placement_api"), "-placement_api", ["ctl1", "ctl2", "ctl3"])

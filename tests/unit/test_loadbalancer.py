@@ -7,7 +7,7 @@ import re
 from offline.program import is_secret_input, unwrap
 
 from tests.unit.program_checks import (
-    address, assert_kolla_container, containers, group, haproxy_cfg, upload,
+    address, assert_kolla_container, containers, group, haproxy_cfg,
 )
 
 
@@ -31,7 +31,8 @@ def test_rolling_order_config_haproxy_keepalived_host_by_host(run):
     lb = group(run, "loadbalancer")
     haproxy, keepalived = containers(run, "haproxy"), containers(run, "keepalived")
     for i, host in enumerate(lb):
-        assert keepalived[host].depends_on() == [f"{host}-haproxy"]
+        assert keepalived[host].depends_on() == [f"{host}-keepalived-config"]
+        assert run.named(f"{host}-keepalived-config").depends_on() == [f"{host}-haproxy"]
         assert haproxy[host].depends_on() == [f"{host}-haproxy-config", f"{host}-volume-haproxy_socket"]
         # The host's haproxy.cfg is written (or reloaded) once the previous host takes
         # part in VRRP again, and after the host preparation (nonlocal_bind, before
@@ -65,7 +66,7 @@ def test_keepalived_priorities_fall_along_the_group_and_peers_are_the_others(run
     vip = run.namespace["inventory"].internal_vip
     priorities = []
     for host in lb:
-        conf = upload(containers(run, "keepalived")[host], "keepalived.conf")
+        conf = unwrap(run.named(f"{host}-keepalived-config").inputs["stdin"])
         priorities.append(int(re.search(r"^\s*priority\s+(\d+)", conf, re.M).group(1)))
         assert re.search(rf"^\s*{re.escape(vip)}/24 dev eth0", conf, re.M)
         assert re.search(r"^\s*unicast_src_ip\s+(\S+)", conf, re.M).group(1) == address(run, host)
@@ -84,3 +85,20 @@ def test_haproxy_config_changes_reload_in_place_instead_of_replacing(run):
         assert "set -eu" in update  # a failed check stops before the reload
         assert "global" not in json.dumps(unwrap(reg.inputs.get("uploads")))
         assert is_secret_input(command.inputs["stdin"])
+
+
+def test_keepalived_config_changes_reload_in_place_instead_of_replacing(run):
+    """keepalived.conf comes from the host like haproxy.cfg: checked by the running
+    keepalived (`--config-test`), then loaded on SIGHUP; the container's inputs hold no
+    config, so a VRRP tunable never replaces the container on the VIP holder."""
+    for host, reg in containers(run, "keepalived").items():
+        command = run.named(f"{host}-keepalived-config")
+        update = command.inputs["update"]
+        assert update.index("keepalived --config-test -f") < update.index("kill -s HUP keepalived")
+        assert "set -eu" in update
+        assert "vrrp_instance" in unwrap(command.inputs["stdin"])
+        assert "vrrp_instance" not in json.dumps(unwrap(reg.inputs.get("uploads")))
+        assert is_secret_input(command.inputs["stdin"])
+        mounts = {v["containerPath"]: v for v in unwrap(reg.inputs["volumes"])}
+        assert mounts["/var/lib/kolla/keepalived-config"]["hostPath"] == "/etc/kolla-ha/keepalived"
+        assert mounts["/var/lib/kolla/keepalived-config"]["readOnly"] is True

@@ -36,7 +36,7 @@ def test_container_and_command_count_follows_the_groups(run):
         1 + 2  # mariadb bootstrap step, galera-bootstrap-finish, galera-root-password
         + 6 * 2 + 5 + 1  # db_create + bootstrap for six services, register for five, credential migrate
         + 1  # ceph_setup
-        + size["loadbalancer"]  # haproxy-config
+        + 2 * size["loadbalancer"]  # haproxy-config, keepalived-config
         + 7 * size["control"] + size["database"]  # an lb-member per API replica and Galera node
         + len(set(inv.groups["loadbalancer"]) | set(inv.groups["messaging"]))  # host preparation
     )
@@ -129,10 +129,11 @@ def test_uploads_holding_a_password_are_secret(run):
             holding.append(reg.name)
             assert is_secret_input(reg.inputs["uploads"]), f"{reg.name}: password in a plain upload"
     expected_services = {"mariadb", "mariadb_clustercheck", "rabbitmq",
-                         "keepalived", "keystone", "glance_api", "nova_api", "horizon"}
-    # haproxy.cfg (stats password) reaches the hosts as the stdin of a command instead
+                         "keystone", "glance_api", "nova_api", "horizon"}
+    # haproxy.cfg (stats password) and keepalived.conf (VRRP password) reach the hosts as
+    # the stdin of a command instead
     for reg in run.of_type("command:remote:Command"):
-        if reg.name.endswith("-haproxy-config"):
+        if reg.name.endswith(("-haproxy-config", "-keepalived-config")):
             assert is_secret_input(reg.inputs["stdin"]), reg.name
     assert {n.split("-", 1)[1] for n in holding} >= expected_services
     # memcached has no password, and its uploads are plain: the check tells them apart

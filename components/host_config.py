@@ -1,0 +1,85 @@
+"""A daemon's config kept on the host and reloaded in place, never by a new container.
+
+HAProxy and keepalived hold the VIP: replacing either container on its holder drops the
+VIP for seconds. Their config file therefore lives in a host directory mounted read-only
+into the container (kolla_start copies it into place at start), and a changed config is
+written beside it, checked by the running daemon's own binary, put in place and loaded
+with the daemon's reload signal. The container's inputs never contain the config, so a
+config change is an update of one command per host, never a replacement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReloadableConfig:
+    """One config file of one container, delivered from the host."""
+
+    container: str
+    file: str
+    # in the container, where the daemon reads it (kolla_start copies it there)
+    dest: str
+    # `{path}` is replaced by the new file's path in the container; must exit non-zero on a bad config
+    check: str
+    signal: str
+    # a shell condition, run on the host, true once the daemon serves again after the reload
+    alive: str
+
+    @property
+    def host_dir(self) -> str:
+        return f"/etc/kolla-ha/{self.container}"
+
+    @property
+    def mounted_dir(self) -> str:
+        return f"/var/lib/kolla/{self.container}-config"
+
+    @property
+    def source(self) -> str:
+        return f"{self.mounted_dir}/{self.file}"
+
+
+def write_script(cfg: ReloadableConfig) -> str:
+    """First write of the file (from stdin), before the container exists."""
+    new = f"{cfg.host_dir}/{cfg.file}.new"
+    return "\n".join([
+        "set -eu",
+        f"install -d -m 0700 {cfg.host_dir}",
+        "umask 077",
+        f"cat > {new}",
+        f"mv {new} {cfg.host_dir}/{cfg.file}",
+    ]) + "\n"
+
+
+def reload_script(cfg: ReloadableConfig) -> str:
+    """A changed file (from stdin): checked by the running daemon, then loaded.
+
+    With no container yet (a host being rebuilt), the file is only written: the
+    container starts on it. `set -eu` stops at a failed check, leaving the old file in
+    place and the daemon untouched.
+    """
+    new = f"{cfg.host_dir}/{cfg.file}.new"
+    return "\n".join([
+        "set -eu",
+        "umask 077",
+        f"install -d -m 0700 {cfg.host_dir}",
+        f"cat > {new}",
+        f"if ! docker inspect {cfg.container} >/dev/null 2>&1; then",
+        f"  mv {new} {cfg.host_dir}/{cfg.file}",
+        "  exit 0",
+        "fi",
+        f"docker exec {cfg.container} {cfg.check.format(path=f'{cfg.mounted_dir}/{cfg.file}.new')}",
+        f"mv {new} {cfg.host_dir}/{cfg.file}",
+        f"docker exec {cfg.container} cp {cfg.source} {cfg.dest}",
+        f"docker kill -s {cfg.signal} {cfg.container} >/dev/null",
+        "for i in $(seq 1 30); do",
+        f"  if {cfg.alive}; then exit 0; fi",
+        "  sleep 1",
+        "done",
+        f"echo '{cfg.container} did not serve again after the reload' >&2",
+        "exit 1",
+    ]) + "\n"
+
+
+def delete_script(cfg: ReloadableConfig) -> str:
+    return f"rm -rf {cfg.host_dir}\n"
