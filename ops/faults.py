@@ -48,11 +48,13 @@ STATS_SOCKET = "/var/lib/kolla/haproxy/haproxy.sock"
 
 @dataclass(frozen=True)
 class Action:
-    at: float  # time.time()
+    at: float  # time.time() when the action had completed
     fault: str
     host: str
     target: str
     detail: str
+    # when the action began: the fault takes effect somewhere between the two
+    started: float = 0.0
 
     def line(self) -> str:
         stamp = dt.datetime.fromtimestamp(self.at, dt.timezone.utc).isoformat(timespec="milliseconds")
@@ -206,42 +208,42 @@ class FaultInjector:
     # -- faults and heals -------------------------------------------------------------
     def kill(self, service: str, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("kill", host, service, self._shell(host, kill_script(service)))
+            self._do("kill", host, service, lambda: self._shell(host, kill_script(service)))
 
     def stop(self, service: str, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("stop", host, service, self._shell(host, f"docker kill {service}"))
+            self._do("stop", host, service, lambda: self._shell(host, f"docker kill {service}"))
 
     def start(self, service: str, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("start", host, service, self._shell(host, f"docker start {service}"))
+            self._do("start", host, service, lambda: self._shell(host, f"docker start {service}"))
 
     def freeze(self, service: str, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("freeze", host, service, self._shell(host, signal_all_script(service, "STOP")))
+            self._do("freeze", host, service, lambda: self._shell(host, signal_all_script(service, "STOP")))
 
     def thaw(self, service: str, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("thaw", host, service, self._shell(host, signal_all_script(service, "CONT")))
+            self._do("thaw", host, service, lambda: self._shell(host, signal_all_script(service, "CONT")))
 
     def power_off(self, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("power-off", host, "host", self.power.off(host))
+            self._do("power-off", host, "host", lambda: self.power.off(host))
 
     def power_on(self, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("power-on", host, "host", self.power.on(host))
+            self._do("power-on", host, "host", lambda: self.power.on(host))
 
     def isolate(self, hosts: Sequence[Host], seconds: float | None = None) -> None:
         if seconds is None and not self.lab:
             raise ValueError("isolate: pass --for SECONDS; over SSH the host must heal itself, since "
                              "the tool loses its only way in")
         for host in hosts:
-            self._record("isolate", host, "network", self._console(host, isolate_script(seconds)))
+            self._do("isolate", host, "network", lambda: self._console(host, isolate_script(seconds)))
 
     def reconnect(self, hosts: Sequence[Host]) -> None:
         for host in hosts:
-            self._record("reconnect", host, "network", self._console(host, reconnect_script()))
+            self._do("reconnect", host, "network", lambda: self._console(host, reconnect_script()))
 
     # -- plumbing ---------------------------------------------------------------------
     def _shell(self, host: Host, script: str) -> ScriptResult:
@@ -251,11 +253,14 @@ class FaultInjector:
         # Isolation must be undone while the host is unreachable over the network.
         return run_on_lab_console(host, script) if self.lab else run_over_ssh(host, script)
 
-    def _record(self, fault: str, host: Host, target: str, result: ScriptResult) -> None:
+    def _do(self, fault: str, host: Host, target: str, act: Callable[[], ScriptResult]) -> None:
+        """Run `act` and record it, with when it began and when it was done."""
+        started = time.time()
+        result = act()
         detail = (result.stdout.strip() or result.stderr.strip() or "done").splitlines()[-1][:200]
         if result.returncode != 0:
             detail = f"FAILED ({result.returncode}): {detail}"
-        action = Action(time.time(), fault, host.name, target, detail)
+        action = Action(time.time(), fault, host.name, target, detail, started)
         self.actions.append(action)
         self.log(action)
         if result.returncode != 0:

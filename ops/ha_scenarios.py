@@ -196,6 +196,10 @@ def run_scenario(scenario: Scenario, inj: FaultInjector, target: WorkloadTarget,
     hosts = scenario.inject(inj)
     time.sleep(scenario.hold_s)
     heal_at = time.time()
+    # The fault took effect once its first action began, not when the scenario started
+    # (finding the VIP holder or the writer takes a second or two of SSH first).
+    faulted = inj.actions[first_action:]
+    effective_at = faulted[0].started if faulted else fault_at
     scenario.heal(inj, hosts)
     back: dict[str, float | None] = {}
     still_wrong: dict[str, list[str]] = {}
@@ -229,7 +233,9 @@ def run_scenario(scenario: Scenario, inj: FaultInjector, target: WorkloadTarget,
         "still_wrong": still_wrong,
         "probes": {p: dataclasses.asdict(probe_figures(p, samples, fault_at, recovered_at)) for p in probes},
         "vip_moves": [dataclasses.asdict(m) for m in vip_moves(monitor.observations)],
-        "vip_move_s": vip_move_seconds(monitor.observations, fault_at),
+        "fault_effective_at": effective_at,
+        # From the first fault action's start: an upper bound of the real move.
+        "vip_move_s": vip_move_seconds(monitor.observations, effective_at),
         "acked_rows": len(db_probe.acked) if isinstance(db_probe, DbProbe) else 0,
         "acked_rows_lost": len(lost_rows),
         "confirmed_messages": len(amqp_probe.confirmed) if isinstance(amqp_probe, AmqpProbe) else 0,

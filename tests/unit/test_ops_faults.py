@@ -132,3 +132,25 @@ def test_vip_moves_and_move_time() -> None:
     assert [(m.source, m.target) for m in vip_moves(seen)] == [("ctl1", None), (None, "ctl2")]
     assert vip_move_seconds(seen, fault_at=1.5) == 2.0
     assert vip_move_seconds(seen[:3], fault_at=1.5) is None
+
+
+def test_an_action_records_when_it_began_and_when_it_was_done() -> None:
+    """The VIP-move figure counts from the first fault action's start: the scenario's own
+    start would add the seconds spent finding the VIP holder over SSH."""
+    import time
+
+    from ops.faults import FaultInjector
+    from ops.host_access import ScriptResult
+
+    class SlowShell(FaultInjector):
+        def _shell(self, host, script):  # type: ignore[no-untyped-def]
+            time.sleep(0.2)
+            return ScriptResult(0, "killed", "")
+
+    logged = []
+    inj = SlowShell(inventory(), lab=True, power=PowerSwitch(True), log=logged.append)
+    inj.kill("keystone", [inj.inventory.host("ctl2")])
+    (action,) = inj.actions
+    assert action.at - action.started >= 0.2 and (action.fault, action.host, action.detail) == (
+        "kill", "ctl2", "killed")
+    assert logged == [action]
