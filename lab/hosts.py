@@ -1,6 +1,7 @@
 """Simulated hosts: containers running sshd and their own dockerd."""
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,14 @@ NESTED_DOCKER_FLAGS = (
     "--security-opt", "apparmor=unconfined",
     "--security-opt", "systempaths=unconfined",
     "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup",
+    # /run is a tmpfs on a real server: a power cycle forgets it. Kept on the container's
+    # disk instead, containerd's pid file outlived a power-off, and when another process
+    # of the next boot got that pid, dockerd waited for it as containerd, failed, and
+    # the host restarted into the same wait for good.
+    "--tmpfs", "/run:rw,nosuid,nodev,exec,size=256m",
 )
+# Recorded on the host container: a lab host made with other flags is made again.
+FLAGS_ID = hashlib.sha256("\0".join(NESTED_DOCKER_FLAGS).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -45,9 +53,10 @@ def ensure_host(host: LabHost, image_id: str, public_key: str) -> bool:
     """Run the host container unless it already runs this image with this key."""
     if exists("container", host.container):
         current = output(["container", "inspect", "--format",
-                          '{{.Image}} {{.State.Running}} {{index .Config.Labels "org.kolla-ha.lab-key"}}',
+                          '{{.Image}} {{.State.Running}} {{index .Config.Labels "org.kolla-ha.lab-key"}} '
+                          '{{index .Config.Labels "org.kolla-ha.lab-flags"}}',
                           host.container])
-        if current == f"{image_id} true {_key_id(public_key)}":
+        if current == f"{image_id} true {_key_id(public_key)} {FLAGS_ID}":
             return False
         docker(["rm", "-f", host.container])
         # A re-created host is a re-provisioned server: a fresh root filesystem beside an
@@ -58,6 +67,7 @@ def ensure_host(host: LabHost, image_id: str, public_key: str) -> bool:
         ensure_volume(host)
     docker(["run", "-d", "--init", "--name", host.container, "--hostname", host.name,
             "--label", f"{t.LAB_LABEL}=host", "--label", f"org.kolla-ha.lab-key={_key_id(public_key)}",
+            "--label", f"org.kolla-ha.lab-flags={FLAGS_ID}",
             "--restart", "unless-stopped",
             "--network", t.NETWORK, "--ip", host.address,
             *NESTED_DOCKER_FLAGS,

@@ -58,3 +58,21 @@ def test_every_host_pulls_every_image_from_the_lab_registry(lab: Lab) -> None:
         pulled = list(pool.map(lambda h: _pull_all(h, lab), HOSTS))
     for host, ids in zip(HOSTS, pulled):
         assert ids == local_ids, f"{host.name} pulled images that differ from the local build"
+
+
+def test_a_power_cycle_starts_the_host_with_an_empty_run_and_its_daemon_answers(lab: Lab) -> None:
+    """As on a real server, /run (pid files, sockets) does not survive a power cycle: a
+    stale containerd pid file once kept a rebooted host's dockerd from ever starting."""
+    from lab.hosts import wait_until_answering
+
+    host = HOSTS[-1]
+    ssh = ["ssh", "-F", str(lab.ssh_config_path), f"root@{host.address}"]
+    marker = "/run/kolla-ha-lab-previous-boot"
+    assert subprocess.run([*ssh, f"touch {marker}"], timeout=30).returncode == 0
+    docker(["kill", host.container])
+    docker(["start", host.container])
+    wait_until_answering(host)
+    done = subprocess.run([*ssh, f"test ! -e {marker} && ls /run/docker.sock"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert output(["info", "--format", "{{.Name}}"], host=host.tcp_url) == host.name
