@@ -16,6 +16,7 @@ from pathlib import Path
 from lab.executor.state import ResourceState, Snapshot, without
 from lab.executor.values import plain
 from ops.forget_host import host_urns
+from ops.forget_host import without as forget_without  # by URN; state.without is by identity
 
 
 class StateDeleteRefused(Exception):
@@ -54,16 +55,12 @@ def state_delete(state_path: Path, urns: list[str], target_dependents: bool = Fa
     return sorted(doomed)
 
 
-def host_resources(resources: list[ResourceState], address: str) -> set[str]:
-    """URNs of what lives on the host at `address` (the selection of ops.forget_host)."""
-    return host_urns([{"urn": r.urn, "type": r.type, "custom": r.custom, "parent": r.parent,
-                       "provider": r.provider, "inputs": plain(r.inputs)} for r in resources], address)
-
-
 def forget_host(state_path: Path, address: str) -> list[str]:
+    """ops.forget_host's surgery, on the executor's state (its JSON form is ResourceV3)."""
     snapshot = Snapshot.load(state_path)
-    doomed = host_resources(snapshot.base, address)
+    docs = [r.to_json() for r in snapshot.base]
+    doomed = host_urns([{**d, "inputs": plain(d.get("inputs") or {})} for d in docs], address)
     if not doomed:
         raise StateDeleteRefused(f"no resource of the state lives on {address}")
-    snapshot.replace_all(without(snapshot.base, {id(r) for r in snapshot.base if r.urn in doomed}))
+    snapshot.replace_all([ResourceState.from_json(d) for d in forget_without(docs, doomed)])
     return sorted(doomed)
