@@ -18,7 +18,7 @@ from ops.host_access import HostUnreachable, run_over_ssh
 _PROBE = r"""
 set -u
 docker ps -a --filter label=kolla-ha.service --format '{{.Names}}' | while read -r name; do
-  docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}" "$name"
+  docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.HostConfig.RestartPolicy.Name}}" "$name"
 done
 if docker inspect mariadb >/dev/null 2>&1; then
   docker exec mariadb mysql -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_cluster_state_uuid')" 2>/dev/null | sed 's/^/galera	/'
@@ -27,7 +27,15 @@ if docker inspect rabbitmq >/dev/null 2>&1; then
   printf 'rabbitmq\t%s\n' "$(docker exec rabbitmq rabbitmqctl -q cluster_status --formatter json 2>/dev/null | tr -d '\n')"
 fi
 if docker inspect keepalived >/dev/null 2>&1; then
-  printf 'keepalived\t%s\n' "$(docker exec keepalived sh -c 'rm -f /tmp/keepalived.data; kill -USR1 1; for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.data ] && break; sleep 0.2; done; grep -m1 "State = " /tmp/keepalived.data' 2>/dev/null | tr -d ' ')"
+  state="$(docker exec keepalived sh -c 'rm -f /tmp/keepalived.data; kill -USR1 1; for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.data ] && break; sleep 0.2; done; grep -m1 "State = " /tmp/keepalived.data' 2>/dev/null | tr -d ' ')"
+  printf 'keepalived\t%s\n' "$state"
+  case "$state" in
+    State=BACKUP|State=MASTER) ;;
+    # Why not eligible: keepalived's own view of its track script, the script's answer
+    # now, and keepalived's last words; what an operator needs before restarting it.
+    *) printf 'keepalived-why\t%s\n' "$(docker exec keepalived sh -c 'grep -A16 "VRRP Script = " /tmp/keepalived.data | grep -E "Result|Insecure|Init state|Status|State = "; /usr/local/bin/check_haproxy; echo "check_haproxy by hand: exit $?"' 2>&1 | tr -s ' \n' ' ')" \
+         "$(docker logs --tail 5 keepalived 2>&1 | tr -s ' \n' ' ')" ;;
+  esac
 fi
 """
 
@@ -47,14 +55,16 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
     galera: dict[str, str] = {}
     rabbit = ""
     keepalived = ""
+    keepalived_why: list[str] = []
     containers = 0
     for line in stdout.splitlines():
         kind, _, value = line.partition("\t")
         if kind == "container":
             containers += 1
-            name, status, health = (value.lstrip("/").split() + ["", "", ""])[:3]
-            # One-shot steps exit by design; services must run and be healthy.
-            if status != "running" and status != "exited":
+            name, status, health, restart = (value.lstrip("/").split() + ["", "", "", ""])[:4]
+            # One-shot steps (no restart policy) exit by design; services must run and be
+            # healthy: a stopped haproxy is as gone as a crashed one.
+            if status != "running" and not (status == "exited" and restart in ("no", "")):
                 found.append(f"{name} is {status}")
             elif status == "running" and health not in ("healthy", "none"):
                 found.append(f"{name} is {health}")
@@ -65,6 +75,8 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
             rabbit = value
         elif kind == "keepalived":
             keepalived = value
+        elif kind == "keepalived-why":
+            keepalived_why.append(value.strip())
     if containers == 0:
         found.append("no kolla-ha container answers")
     if host.name in inv.groups.get("database", ()):
@@ -85,7 +97,8 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
             found.append(f"rabbitmq: running nodes {running or 'none'}")
     if host.name in inv.groups.get("loadbalancer", ()):
         if keepalived not in ("State=BACKUP", "State=MASTER"):
-            found.append(f"keepalived: {keepalived or 'no state'}")
+            found.append(f"keepalived: {keepalived or 'no state'}"
+                         + "".join(f" ({why})" for why in keepalived_why if why))
     return found
 
 

@@ -81,17 +81,19 @@ def test_power_switch_lab_and_commands_quote_the_host() -> None:
 
 def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = '"rabbit@ctl1","rabbit@ctl2","rabbit@ctl3"',
                   keepalived: str = "State=BACKUP", health: str = "healthy",
-                  state_uuid: str = "9b77f992-e862-11f1-b9e2-1287b67d5f0d") -> str:
+                  state_uuid: str = "9b77f992-e862-11f1-b9e2-1287b67d5f0d", haproxy: str = "running healthy",
+                  why: str = "") -> str:
     return "\n".join([
-        f"container\t/mariadb running {health}",
-        "container\t/keystone_bootstrap exited none",
-        "container\t/haproxy running healthy",
+        f"container\t/mariadb running {health} unless-stopped",
+        "container\t/keystone_bootstrap exited none no",
+        f"container\t/haproxy {haproxy} unless-stopped",
         f"galera\twsrep_cluster_size\t{size}",
         "galera\twsrep_cluster_status\tPrimary",
         f"galera\twsrep_local_state_comment\t{galera_state}",
         f"galera\twsrep_cluster_state_uuid\t{state_uuid}",
         f'rabbitmq\t{{"running_nodes": [{running}]}}',
         f"keepalived\t{keepalived}",
+        *([f"keepalived-why\t{why}"] if why else []),
     ])
 
 
@@ -102,6 +104,10 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
     (_probe_output(state_uuid="00000000-0000-0000-0000-000000000000"), ["no state UUID"]),
     (_probe_output(running='"rabbit@ctl1"'), ["rabbitmq"]),
     (_probe_output(keepalived="State=FAULT"), ["keepalived"]),
+    (_probe_output(keepalived="State=FAULT", why="Status = BAD check_haproxy by hand: exit 7"),
+     ["keepalived: State=FAULT (Status = BAD check_haproxy by hand: exit 7)"]),
+    # A stopped service is down even though it exited cleanly; a one-shot is not.
+    (_probe_output(haproxy="exited none"), ["haproxy is exited"]),
     (_probe_output(health="starting"), ["mariadb is starting"]),
     ("", ["no kolla-ha container", "galera", "rabbitmq", "keepalived"]),
 ])
