@@ -122,9 +122,11 @@ class KeepalivedTunables(ConfigModel):
     # VRRPv2 carries the advertisement interval in whole seconds, in 8 bits.
     advert_int: Annotated[int, Field(ge=1, le=255)] = Field(
         1, description="VRRP advertisement interval (s); the VIP moves after about 3 x advert_int")
-    # 255 is reserved for the address owner; every kolla-ha host is a backup.
+    # 255 is reserved for the address owner; every kolla-ha host is a backup. High, because
+    # a backup takes the VIP 3 x advert_int + (256 - priority) / 256 x advert_int after the
+    # last advertisement (RFC 3768 skew time): 250 instead of 150 is ~0.4 s less downtime.
     priority_base: Annotated[int, Field(ge=1, le=254)] = Field(
-        150, description="VRRP priority of the first loadbalancer host")
+        250, description="VRRP priority of the first loadbalancer host")
     priority_step: Annotated[int, Field(ge=1, le=253)] = Field(
         10, description="priority decrease per loadbalancer host, in host order; every host's "
                         "priority must stay within 1-254")
