@@ -33,8 +33,12 @@ if docker inspect keepalived >/dev/null 2>&1; then
     State=BACKUP|State=MASTER) ;;
     # Why not eligible: keepalived's own view of its track script, the script's answer
     # now, and keepalived's last words; what an operator needs before restarting it.
-    *) printf 'keepalived-why\t%s\n' "$(docker exec keepalived sh -c 'grep -A16 "VRRP Script = " /tmp/keepalived.data | grep -E "Result|Insecure|Init state|Status|State = "; /usr/local/bin/check_haproxy; echo "check_haproxy by hand: exit $?"' 2>&1 | tr -s ' \n' ' ')" \
-         "$(docker logs --tail 5 keepalived 2>&1 | tr -s ' \n' ' ')" ;;
+    # The dump's age tells a live VRRP process from a stuck one (a stuck one leaves the
+    # file unwritten); curl -sS by hand says why the check fails where it fails.
+    *) printf 'keepalived-why\t%s\n' "$(docker exec keepalived sh -c 'echo "dump written $(( $(date +%s) - $(stat -c %Y /tmp/keepalived.data 2>/dev/null || echo 0) )) s ago;"; grep -A16 "VRRP Script = " /tmp/keepalived.data | grep -E "Result|Insecure|Init state|Status|State = "; /usr/local/bin/check_haproxy; echo "check_haproxy by hand: exit $?;"; sed -n "s/^exec //p" /usr/local/bin/check_haproxy | sed "s/ -sf / -sS /" | sh 2>&1 | tail -1' 2>&1 | tr -s ' \n' ' ')" \
+         "addresses: $(ip -br addr 2>&1 | tr -s ' \n' ' ')" \
+         "haproxy listens: $(ss -Hltn 2>&1 | awk '{print $4}' | tr '\n' ' ')" \
+         "$(docker logs --tail 8 keepalived 2>&1 | tr -s ' \n' ' ')" ;;
   esac
 fi
 """
