@@ -24,7 +24,7 @@ from ops.workload import WorkloadTarget
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
 
-CI_SCENARIOS = ("api-keystone", "db-writer", "rabbitmq", "power-vip")
+CI_SCENARIOS = ("api-keystone", "db-writer", "rabbitmq", "power-vip", "isolate-vip")
 
 
 @pytest.fixture(scope="module")
