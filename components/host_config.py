@@ -51,6 +51,16 @@ def write_script(cfg: ReloadableConfig) -> str:
     ]) + "\n"
 
 
+def signal_script(container: str, signal: str) -> str:
+    """Send `signal` to the container's daemon (its PID 1) from inside the container.
+
+    Not `docker kill -s`: Docker takes any signal sent through its API as a stop by hand,
+    and never restarts that container after a later crash or a reboot of its host. (Found
+    in the lab: after a config reload, HAProxy killed, or its host power-cycled, stayed
+    down for good, and keepalived with it in FAULT; tests/lab/test_reload_signal.py.)"""
+    return f"docker exec {container} sh -c 'kill -{signal} 1'"
+
+
 def reload_script(cfg: ReloadableConfig) -> str:
     """A changed file (from stdin): checked by the running daemon, then loaded.
 
@@ -71,7 +81,7 @@ def reload_script(cfg: ReloadableConfig) -> str:
         f"docker exec {cfg.container} {cfg.check.format(path=f'{cfg.mounted_dir}/{cfg.file}.new')}",
         f"mv {new} {cfg.host_dir}/{cfg.file}",
         f"docker exec {cfg.container} cp {cfg.source} {cfg.dest}",
-        f"docker kill -s {cfg.signal} {cfg.container} >/dev/null",
+        signal_script(cfg.container, cfg.signal),
         "for i in $(seq 1 30); do",
         f"  if {cfg.alive}; then exit 0; fi",
         "  sleep 1",

@@ -189,6 +189,33 @@ def test_clustercheck_answers_503_when_the_node_is_unreachable(db, tmp_path):
     assert "state=down cluster=down" in body
 
 
+def clustercheck_for(db, sst_method: str) -> str:
+    """The node's clustercheck as the program renders it for `sst_method`, localised."""
+    inv = loopback_inventory("db1", galera={"gcache_size": "32M", "innodb_buffer_pool_size": "64M",
+                                            "sst_method": sst_method})
+    members = inv.group("database")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(galera, "PORTS", db.ports)
+        text = galera.render_node_files(members[0], members, inv.tier("galera"), SECRETS)["galera_clustercheck"]
+    return localise(text, db.base)
+
+
+def test_a_donor_still_serves_with_mariabackup_and_not_with_rsync(db):
+    # wsrep_desync puts the node in the state a donor is in (2, Donor/Desynced).
+    db.sql("SET GLOBAL wsrep_desync = ON")
+    try:
+        wait_until("Donor/Desynced", lambda: db.value("SHOW STATUS LIKE 'wsrep_local_state'") == "2", 30)
+        code, out = http_check(["bash", "-c", clustercheck_for(db, "mariabackup")], db.env)
+        assert code == 0 and out.startswith("HTTP/1.1 200 OK\r\n"), out
+        assert "Galera node db1 is a donor and still serves" in out
+        code, out = http_check(["bash", "-c", clustercheck_for(db, "rsync")], db.env)
+        assert code == 1 and out.startswith("HTTP/1.1 503 Service Unavailable\r\n"), out
+        assert "state=2 cluster=Primary" in out
+    finally:
+        db.sql("SET GLOBAL wsrep_desync = OFF")
+    wait_until("Synced again", lambda: db.value("SHOW STATUS LIKE 'wsrep_local_state'") == "4", 30)
+
+
 def test_bootstrap_does_nothing_on_an_initialised_datadir(db):
     again = run(["bash", str(db.etc / "galera_bootstrap")], env=db.env, timeout_s=60)
     assert again.returncode == 0, again.stderr

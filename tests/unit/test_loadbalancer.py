@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 
+from components.host_config import signal_script
 from offline.program import is_secret_input, unwrap
 
 from tests.unit.program_checks import (
@@ -81,7 +82,8 @@ def test_haproxy_config_changes_reload_in_place_instead_of_replacing(run):
     for host, reg in containers(run, "haproxy").items():
         command = run.named(f"{host}-haproxy-config")
         update = command.inputs["update"]
-        assert update.index("haproxy -c -q -f") < update.index("kill -s USR2 haproxy")
+        assert update.index("haproxy -c -q -f") < update.index(signal_script("haproxy", "USR2"))
+        assert "docker kill" not in update  # see signal_script: Docker would never restart it
         assert "set -eu" in update  # a failed check stops before the reload
         assert "global" not in json.dumps(unwrap(reg.inputs.get("uploads")))
         assert is_secret_input(command.inputs["stdin"])
@@ -94,7 +96,8 @@ def test_keepalived_config_changes_reload_in_place_instead_of_replacing(run):
     for host, reg in containers(run, "keepalived").items():
         command = run.named(f"{host}-keepalived-config")
         update = command.inputs["update"]
-        assert update.index("keepalived --config-test -f") < update.index("kill -s HUP keepalived")
+        assert update.index("keepalived --config-test -f") < update.index(signal_script("keepalived", "HUP"))
+        assert "docker kill" not in update
         assert "set -eu" in update
         assert "vrrp_instance" in unwrap(command.inputs["stdin"])
         assert "vrrp_instance" not in json.dumps(unwrap(reg.inputs.get("uploads")))
