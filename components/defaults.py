@@ -29,8 +29,6 @@ PORTS: dict[str, int] = {
     "epmd": 4369,
     "memcached": 11211,
     "haproxy_stats": 1984,
-    # HAProxy's peers protocol: the load balancers share the database writer's stick table.
-    "haproxy_peers": 1985,
     # Ceph's monitors: msgr2 (what Pacific's daemons and clients speak) and the legacy v1.
     "ceph_mon": 3300,
     "ceph_mon_v1": 6789,

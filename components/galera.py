@@ -170,11 +170,11 @@ class GaleraCluster(pulumi.ComponentResource):
             )
             self.containers.append(node)
             self.clusterchecks.append(clustercheck)
-            # Clients' connections leave a node (HAProxy takes it out, oslo.db recycles its
+            # Clients' connections leave a node (HAProxy drains it, oslo.db recycles its
             # pooled connections) before it stops. The next node is touched only once
             # this one is Synced, its cluster check answers and HAProxy may use it again.
             return lb_membership(host, "mariadb", node, args.loadbalancers, credentials,
-                                 parent=self, after=[clustercheck], single_writer=True)
+                                 parent=self, after=[clustercheck])
 
         rollout = roll(args.members, member)
         last: pulumi.Resource = rollout.ready

@@ -1,15 +1,15 @@
 """A replica's place in every HAProxy: drained before its container goes away.
 
-Used for every API replica and every Galera node (whose backend sends every connection
-to one writer: taking the writer out moves new connections to another node before it stops).
+Used for every API replica and every Galera node (whose backend has one active server
+and backups: draining the writer moves new connections to a backup before it stops).
 
 Stopping a replica that HAProxy still sends requests to costs clients errors: requests
 already queued on its socket fail with 502 until the health checks notice (seconds).
 So each replica gets a command whose lifetime brackets the container's:
 
 - create (after the container is healthy): mark the server `ready` on every HAProxy;
-- delete (before the container is stopped): mark it `drain` (a Galera node: `maint`) on
-  every HAProxy, so no new request reaches it, and wait until its in-flight requests are done.
+- delete (before the container is stopped): mark it `drain` on every HAProxy, so no new
+  request reaches it, and wait until its in-flight requests are done.
 
 The command's `triggers` hold the container's id. When the container is replaced
 (fixed name, so delete-before-replace), Pulumi replaces every resource whose inputs
@@ -65,14 +65,10 @@ def ready_script(loadbalancers: Sequence[str], backend: str, server: str) -> str
     return "\n".join(_preamble(loadbalancers, backend, server) + ["act ready", "exit 0"]) + "\n"
 
 
-def drain_script(loadbalancers: Sequence[str], backend: str, server: str, single_writer: bool = False) -> str:
-    """Take the server out of rotation, then wait until no HAProxy has a session open to it.
-
-    `drain` for replicas. A single-writer backend sends every connection to the server its
-    stick table names, and HAProxy honours that persistence for a drained server: only
-    `maint` moves new connections (and the table's entry) to the next node."""
+def drain_script(loadbalancers: Sequence[str], backend: str, server: str) -> str:
+    """Drain, then wait until no HAProxy has a session open to the server."""
     return "\n".join(_preamble(loadbalancers, backend, server) + [
-        f"act {'maint' if single_writer else 'drain'}",
+        "act drain",
         f"for i in $(seq 1 {DRAIN_WAIT_S}); do",
         "  busy=0",
         f"  for address in {' '.join(loadbalancers)}; do",
@@ -103,7 +99,6 @@ def lb_membership(
     credentials: pulumi.Output[str],
     parent: pulumi.Resource,
     after: Sequence[pulumi.Resource] = (),
-    single_writer: bool = False,
 ) -> command.remote.Command:
     """The command that brackets `container` as server `host` of HAProxy backend `backend`;
     its `ready` also waits for `after` (what else must serve before traffic returns)."""
@@ -112,7 +107,7 @@ def lb_membership(
         f"{server}-{backend}-lb-member",
         connection=host.connection,
         create=ready_script(loadbalancers, backend, server),
-        delete=drain_script(loadbalancers, backend, server, single_writer),
+        delete=drain_script(loadbalancers, backend, server),
         # The password travels on stdin, which pulumi-command feeds to delete as well.
         stdin=credentials,
         # The container's id: a new container means a new membership, drained first.

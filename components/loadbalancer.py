@@ -99,7 +99,6 @@ def render_haproxy_cfg(node: Any, inv: Inventory, services: Sequence[ProxiedServ
     return render(
         "haproxy/haproxy.cfg.j2",
         node=node,
-        peers=inv.group("loadbalancer"),
         haproxy=inv.tier("haproxy"),
         ports=PORTS,
         vip=inv.internal_vip,

@@ -133,32 +133,24 @@ def vip_holder_script(vip: str) -> str:
     return f"ip -4 -o addr show | grep -q ' {vip}/' && echo yes || echo no"
 
 
-# What stats_script prints between HAProxy's answers to its two questions.
-TABLE_MARK = "-- show table mariadb --"
-
-
 def stats_script() -> str:
-    """HAProxy's CSV stats, then the database writer's stick table, through its admin
-    socket from inside the container (root on the host may; no password needed, nothing
-    leaves the host). One connection per question: the socket answers one and closes."""
-    probe = ("import socket,sys\n"
-             "def ask(q):\n"
-             " s=socket.socket(socket.AF_UNIX);s.connect('" + STATS_SOCKET + "');s.sendall(q);d=b''\n"
-             " while True:\n  c=s.recv(65536)\n  if not c: return d.decode()\n  d+=c\n"
-             "sys.stdout.write(ask(b'show stat\\n')+'\\n" + TABLE_MARK + "\\n'+ask(b'show table mariadb\\n'))")
+    """HAProxy's CSV stats through its admin socket, from inside the container (root on
+    the host may; no password needed, nothing leaves the host)."""
+    probe = ("import socket;s=socket.socket(socket.AF_UNIX);"
+             f"s.connect('{STATS_SOCKET}');s.sendall(b'show stat\\n');"
+             "import sys;d=b''\n"
+             "while True:\n c=s.recv(65536)\n if not c: break\n d+=c\n"
+             "sys.stdout.write(d.decode())")
     return f"docker exec haproxy python3 -c {_quote(probe)}"
 
 
-def active_writer(answers: str) -> str | None:
-    """The Galera node HAProxy sends database traffic to: the one its stick table names
-    while that node is UP; else the one a new connection would get, the first UP active
-    server, else the first UP backup (HAProxy's own rule without `allbackups`)."""
-    stats, _, table = answers.partition(TABLE_MARK)
+def active_writer(stats_csv: str) -> str | None:
+    """The Galera node HAProxy sends database traffic to: the first UP active server,
+    else the first UP backup (HAProxy's own rule without `allbackups`)."""
     header: list[str] = []
-    up: list[str] = []
     active: list[str] = []
     backup: list[str] = []
-    for line in stats.splitlines():
+    for line in stats_csv.splitlines():
         if line.startswith("# "):
             header = line[2:].split(",")
             continue
@@ -169,13 +161,7 @@ def active_writer(answers: str) -> str | None:
             continue
         if not row.get("status", "").startswith("UP"):
             continue
-        up.append(row["svname"])
         (backup if row.get("bck") == "1" else active).append(row["svname"])
-    # `0x...: key=<vip> use=0 exp=0 server_id=2 server_key=ctl2`
-    stuck = [word.split("=", 1)[1] for line in table.splitlines() if line.startswith("0x")
-             for word in line.split() if word.startswith("server_key=")]
-    if stuck and stuck[0] in up:
-        return stuck[0]
     return (active or backup or [None])[0]
 
 

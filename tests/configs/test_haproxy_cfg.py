@@ -83,29 +83,16 @@ def test_mariadb_has_exactly_one_writer(rendered):
         for s in servers:
             assert s[2] == f"{inv.host(s[1]).address}:{PORTS['mariadb']}"
             assert s[s.index("port") + 1] == str(PORTS["galera_clustercheck"])
-        # Sessions to a node marked down are cut; a node marked up again cuts nothing
-        # (no failback: the stick table keeps the writer where it is).
+        # Sessions to a node marked down are cut; when the first node returns, the
+        # backups' sessions are cut: never two writers at once.
         assert all("on-marked-down" in s and s[s.index("on-marked-down") + 1] == "shutdown-sessions"
                    for s in servers)
-        assert not any("on-marked-up" in s for s in servers)
-        # One key (the VIP) names the writer, shared with the other load balancers.
-        assert "stick-table type ip size 1k peers loadbalancers" in body
-        assert "stick on dst" in body
+        assert writers[0][writers[0].index("on-marked-up") + 1] == "shutdown-backup-sessions"
+        assert not any("on-marked-up" in s for s in servers if s is not writers[0])
         assert "mode tcp" in body
         assert f"bind {inv.internal_vip}:{PORTS['mariadb']}" in body
         # the database never listens on the external VIP
         assert [b for b in body if b.startswith("bind ")] == [f"bind {inv.internal_vip}:{PORTS['mariadb']}"]
-
-
-def test_the_load_balancers_are_each_others_peers(rendered):
-    inv, cfgs = rendered
-    lbs = inv.group("loadbalancer")
-    for node, _, text in cfgs:
-        found = sections(text)
-        assert f"localpeer {node.name}" in found["global"]
-        assert found["peers"] == [f"peer {h.name} {h.address}:{PORTS['haproxy_peers']}" for h in lbs]
-        # only the writer's table is shared
-        assert [name for name, body in found.items() if any("stick" in line for line in body)] == ["mariadb"]
 
 
 def test_http_sections_check_the_catalogue_health_path(rendered):

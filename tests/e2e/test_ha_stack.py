@@ -61,10 +61,8 @@ def test_a_row_written_through_the_vip_reads_back_on_every_node(deployment: Depl
 
 
 def test_haproxy_sends_database_traffic_to_one_writer(deployment: Deployment) -> None:
-    # Which node it is depends on the faults run before (there is no failback); that
-    # every client reaches the same one does not.
     writers = {sql_via_vip(deployment, host, "SELECT @@wsrep_node_name") for host in HOSTS for _ in range(3)}
-    assert len(writers) == 1 and writers <= set(HOSTS), writers
+    assert writers == {"ctl1"}, writers
 
 
 def test_rabbitmq_three_nodes_one_cluster(deployment: Deployment) -> None:
