@@ -29,7 +29,8 @@ DAEMON = 'trap "" USR2; while true; do sleep 1; done'
 
 def ours(name: str) -> None:
     # The line the reload scripts run on a host, its docker CLI pointed at the lab host.
-    done = subprocess.run(["bash", "-c", signal_script(name, "USR2")], env={**os.environ, "DOCKER_HOST": HOST.ssh_url},
+    done = subprocess.run(["bash", "-c", signal_script(name, "USR2")],
+                          env={**os.environ, "DOCKER_HOST": HOST.ssh_url},
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
 
