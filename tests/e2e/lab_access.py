@@ -3,6 +3,7 @@ the lab network (10.199.0.0/24, created by this run), secrets from the executor 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -53,6 +54,22 @@ class Deployment:
             for c in self.docker(host).containers.list(all=True, filters={"label": "kolla-ha.service"}):
                 started[(host, c.name)] = c.attrs["State"]["StartedAt"]
         return started
+
+    def haproxy_5xx(self, since: float) -> list[str]:
+        """HAProxy's log lines of 5xx answers since `since` (epoch seconds), on every host:
+        the termination state and the server they name say which side cut a request."""
+        lines = []
+        for host in self.hosts:
+            try:
+                logs = self.docker(host).containers.get("haproxy").logs(since=int(since)).decode(errors="replace")
+            except docker.errors.NotFound:
+                continue
+            lines += [f"haproxy@{host}: {line}" for line in logs.splitlines() if _HTTP_5XX.search(line)]
+        return lines
+
+
+# httplog: "... Tq/Tw/Tc/Tr/Ta status bytes ..." (timers may be -1 for an aborted step).
+_HTTP_5XX = re.compile(r" -?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+ 5\d\d ")
 
 
 def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
