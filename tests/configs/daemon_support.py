@@ -135,3 +135,17 @@ def listening_sockets(pids: Sequence[int], proto: str = "t") -> list[str]:
         if any(f"pid={p}," in line for p in pids):
             found.append(line.split()[3])
     return found
+
+
+def haproxy_servers_state(socket_path: pathlib.Path, backend: str) -> dict[str, list[str]]:
+    """server name -> its `show servers state` fields, from HAProxy's runtime socket.
+
+    Fields: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ..."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(socket_path))
+        s.sendall(f"show servers state {backend}\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    rows = [line.split() for line in data.decode().splitlines()]
+    return {fields[3]: fields for fields in rows if len(fields) > 6 and fields[1] == backend}

@@ -4,7 +4,6 @@ load balancer that does not answer does not fail them."""
 from __future__ import annotations
 
 import pathlib
-import socket
 import uuid
 
 import pytest
@@ -13,8 +12,8 @@ from components.defaults import PORTS
 from components.lb_membership import drain_script, ready_script
 from components.loadbalancer import render_haproxy_cfg
 from components.stack import proxied_services
-from tests.configs.daemon_support import (end_marked, loopback_inventory, marked_env, port_is_open, run, start,
-                                          tail, wait_until)
+from tests.configs.daemon_support import (end_marked, haproxy_servers_state, loopback_inventory, marked_env,
+                                          port_is_open, run, start, tail, wait_until)
 
 PASSWORD = "st4ts-" + uuid.uuid4().hex[:12]
 # HAProxy's admin-state bits (`show servers state`): forced drain.
@@ -46,18 +45,9 @@ def haproxy(tmp_path_factory):
 
 
 def admin_state(socket_path: pathlib.Path, backend: str, server: str) -> int:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(socket_path))
-        s.sendall(f"show servers state {backend}\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    for line in data.decode().splitlines():
-        fields = line.split()
-        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
-        if len(fields) > 6 and fields[1] == backend and fields[3] == server:
-            return int(fields[6])
-    raise AssertionError(f"{backend}/{server} not in {data!r}")
+    state = haproxy_servers_state(socket_path, backend)
+    assert server in state, f"{backend}/{server} not in {state}"
+    return int(state[server][6])
 
 
 def bash(script: str, password: str = PASSWORD) -> tuple[int, str]:
