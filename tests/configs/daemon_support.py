@@ -28,11 +28,18 @@ def loopback_inventory(host_name: str, **overrides: Any) -> Inventory:
 
     It is also the only storage host, so Ceph keeps one copy (cinder-api is enabled by
     default and its volumes need a storage group that can hold the pool)."""
+    return loopback_cluster_inventory({host_name: LOOPBACK}, **overrides)
+
+
+def loopback_cluster_inventory(addresses: Mapping[str, str], **overrides: Any) -> Inventory:
+    """An inventory of hosts on loopback addresses of their own (name -> 127.x.y.z), each
+    in every group unless `groups` is overridden; Ceph keeps one copy."""
     overrides.setdefault("ceph", {"pool_size": 1})
+    overrides.setdefault("groups", {group: list(addresses) for group in GROUPS})
     raw, secret_keys = make_config(
-        1,
-        hosts=[{"name": host_name, "address": LOOPBACK, "interface": "lo", "ssh": {"user": "root"}}],
-        groups={group: [host_name] for group in GROUPS},
+        len(addresses),
+        hosts=[{"name": name, "address": address, "interface": "lo", "ssh": {"user": "root"}}
+               for name, address in addresses.items()],
         internal_network="127.0.0.0/8",
         internal_vip="127.0.0.250",
         **overrides,

@@ -16,10 +16,9 @@ import pytest
 
 from components import galera
 from components.defaults import PORTS
-from components.inventory import parse_inventory
-from tests.configs.daemon_support import GROUPS, end_marked, free_port, marked_env, run, start, tail
+from tests.configs.daemon_support import (end_marked, free_port, loopback_cluster_inventory, marked_env, run, start,
+                                          tail)
 from tests.configs.test_galera_daemon import SECRETS, localise
-from tests.unit.inventory_fixtures import make_config
 
 ADDRESSES = {"db1": "127.0.0.11", "db2": "127.0.0.12", "db3": "127.0.0.13"}
 STATUS = ("wsrep_cluster_state_uuid", "wsrep_cluster_size", "wsrep_cluster_status", "wsrep_local_state_comment")
@@ -65,11 +64,7 @@ def cluster(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
     marker = f"galera3-{uuid.uuid4()}"
     ports = {**PORTS, **{k: free_port() for k in
                          ("mariadb", "galera_replication", "galera_ist", "galera_sst", "galera_clustercheck")}}
-    raw, keys = make_config(
-        3, hosts=[{"name": n, "address": a, "interface": "lo", "ssh": {"user": "root"}} for n, a in ADDRESSES.items()],
-        groups={g: list(ADDRESSES) for g in GROUPS}, internal_network="127.0.0.0/8", internal_vip="127.0.0.250",
-        galera={"gcache_size": "32M", "innodb_buffer_pool_size": "64M"}, ceph={"pool_size": 1})
-    inv = parse_inventory(raw, keys)
+    inv = loopback_cluster_inventory(ADDRESSES, galera={"gcache_size": "32M", "innodb_buffer_pool_size": "64M"})
     members = inv.group("database")
     env = marked_env(marker)
     nodes = []

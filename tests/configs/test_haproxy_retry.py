@@ -20,14 +20,13 @@ from typing import Iterator
 import pytest
 
 from components.catalog import CATALOG
-from components.inventory import Inventory, parse_inventory
+from components.inventory import Inventory
 from components.loadbalancer import render_haproxy_cfg
 from components.stack import proxied_services
-from tests.configs.daemon_support import (end_marked, haproxy_servers_state, marked_env, port_is_open, run, start,
-                                          tail, wait_until)
-from tests.unit.inventory_fixtures import make_config
+from tests.configs.daemon_support import (end_marked, haproxy_servers_state, loopback_cluster_inventory, marked_env,
+                                          port_is_open, run, start, tail, wait_until)
 
-VIP = "127.0.0.250"
+VIP = "127.0.0.250"  # the loopback inventories' internal VIP
 # Two loopback addresses of their own, so that the two replicas and the VIP share the
 # keystone port as on a real cloud.
 REPLICAS = {"ctl1": "127.0.0.21", "ctl2": "127.0.0.22"}
@@ -36,21 +35,16 @@ REQUESTS = 20
 
 
 def two_replica_inventory() -> Inventory:
-    raw, secret_keys = make_config(
-        2,
-        hosts=[{"name": n, "address": a, "interface": "lo", "ssh": {"user": "root"}} for n, a in REPLICAS.items()],
+    return loopback_cluster_inventory(
+        REPLICAS,
         # Two keystone replicas; the quorum tiers on the first host alone (two members
         # could not keep quorum, and the inventory says so).
         groups={"control": list(REPLICAS),
                 **{g: ["ctl1"] for g in ("database", "messaging", "loadbalancer", "memcached", "storage")}},
-        internal_network="127.0.0.0/8",
-        internal_vip=VIP,
         enabled_services=["keystone"],
-        ceph={"pool_size": 1},
         # maxconn sized to the ulimit of a test machine (HAProxy wants 2 x maxconn files).
         haproxy={"maxconn": 2000},
     )
-    return parse_inventory(raw, secret_keys)
 
 
 class _Replica(socketserver.ThreadingTCPServer):
