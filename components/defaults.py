@@ -110,8 +110,14 @@ class HAProxyTunables(ConfigModel):
     timeout_connect: HAProxyDuration = Field("2s", description="connecting to a backend (then retried on another)")
     timeout_client: HAProxyDuration = Field("1m", description="client inactivity")
     timeout_server: HAProxyDuration = Field("1m", description="backend inactivity")
-    # A frozen backend accepts connections (the kernel does) but never answers.
-    timeout_check: HAProxyDuration = Field("2s", description="a health check's answer, once connected")
+    # A frozen backend accepts connections (the kernel does) but never answers: it is
+    # taken out after about fall x (inter + timeout_check). A dead or cut-off one is
+    # not waited for this long: its check connects within min(timeout_connect, inter).
+    # Not shorter than 10 s (kolla-ansible's value too): a replica whose workers are busy
+    # answers its check late, not never. With 2 s the lab's power-vip run saw HAProxy
+    # take every keystone replica out on Layer7 timeouts while the rebooted host started
+    # its containers, and then answer 503 to every client (README, "What the runs found").
+    timeout_check: HAProxyDuration = Field("10s", description="a health check's answer, once connected")
     # long DB sessions (oslo.db pool) must not be cut by the proxy.
     db_timeout: HAProxyDuration = Field("3600s", description="client/server timeout of the database section")
     maxconn: Annotated[int, Field(ge=1, le=HAPROXY_MAXCONN_MAX)] = Field(
