@@ -23,7 +23,7 @@ from ops.ha_scenarios import BACK_TARGET_S  # noqa: E402  (one target, where the
 
 ROOT = Path(__file__).resolve().parent.parent
 VIP_TARGET_S = 3.5
-ORDER = ("baseline", "api-", "db-writer", "db-quorum", "rabbitmq", "memcached", "haproxy-vip", "power-vip",
+ORDER = ("baseline", "api-", "db-writer", "db-quorum", "rabbitmq", "memcached", "haproxy-vip", "freeze-", "power-vip",
          "isolate-vip", "power-all", "scale")
 
 

@@ -54,26 +54,33 @@ def _no_heal(_: FaultInjector, __: list[Host]) -> None:
     """Crashed containers come back through Docker's restart policy: nothing to heal."""
 
 
+def _targets(inj: FaultInjector, where: str) -> list[Host]:
+    """`replica`: a control host that does not hold the VIP, so that only the named
+    service is hit; otherwise the FaultInjector's host spec (@vip, @writer, names)."""
+    if where == "replica":
+        holder = inj.vip_holder().name
+        return [next(h for h in inj.inventory.group("control") if h.name != holder)]
+    return inj.resolve_hosts(where)
+
+
 def _kill(service: str, where: str) -> Inject:
     def inject(inj: FaultInjector) -> list[Host]:
-        hosts = inj.resolve_hosts(where)
+        hosts = _targets(inj, where)
         inj.kill(service, hosts)
         return hosts
     return inject
 
 
-def _other_than_vip(inj: FaultInjector, group: str) -> Host:
-    """A member of `group` that does not hold the VIP, so that only the named tier is hit."""
-    holder = inj.vip_holder().name
-    return next(h for h in inj.inventory.group(group) if h.name != holder)
-
-
-def _kill_replica(service: str) -> Inject:
+def _freeze(service: str, where: str) -> Inject:
     def inject(inj: FaultInjector) -> list[Host]:
-        host = _other_than_vip(inj, "control")
-        inj.kill(service, [host])
-        return [host]
+        hosts = _targets(inj, where)
+        inj.freeze(service, hosts)
+        return hosts
     return inject
+
+
+def _thaw(service: str) -> Heal:
+    return lambda inj, hosts: inj.thaw(service, hosts)
 
 
 def _quorum_loss(inj: FaultInjector) -> list[Host]:
@@ -125,7 +132,7 @@ def scenarios(inv: Inventory, lab: bool = False) -> list[Scenario]:
     api = [s.replace("-", "_") for s in inv.enabled_services]
     found = [Scenario("baseline", "no fault (the workload alone)", lambda inj: [], _no_heal, 30.0,
                       "0 failed requests")]
-    found += [Scenario(f"api-{s}", f"one {s} replica killed (not on the VIP holder)", _kill_replica(s),
+    found += [Scenario(f"api-{s}", f"one {s} replica killed (not on the VIP holder)", _kill(s, "replica"),
                        _no_heal, 0.0, "at most the requests in flight at that replica fail; 0 after")
               for s in api]
     found += [
@@ -140,6 +147,15 @@ def scenarios(inv: Inventory, lab: bool = False) -> list[Scenario]:
                  _no_heal, 0.0, "no API errors (a share of cache misses)"),
         Scenario("haproxy-vip", "HAProxy killed on the VIP holder", _kill("haproxy", "@vip"), _no_heal, 0.0,
                  "API downtime <= 5 s"),
+        # Frozen, a process keeps its sockets: the kernel still accepts connections for it,
+        # so nothing is refused and only a check that waits timeout_check in vain takes
+        # it out (about fall x (inter + timeout_check)).
+        Scenario("freeze-keystone", "one keystone replica frozen (SIGSTOP) for 30 s, then thawed (not on the VIP holder)",
+                 _freeze("keystone", "replica"), _thaw("keystone"), 30.0,
+                 "only requests sent to it before its checks take it out fail; 0 after"),
+        Scenario("freeze-db-writer", "the active database writer frozen (SIGSTOP) for 30 s, then thawed",
+                 _freeze("mariadb", "@writer"), _thaw("mariadb"), 30.0,
+                 "a DB outage until its checks take it out; 0 acked rows lost; back by itself after the thaw"),
         Scenario("power-vip", "the VIP holder powered off for 30 s, then on", _power_off("@vip"),
                  lambda inj, hosts: inj.power_on(hosts), 30.0,
                  "API downtime <= 5 s; VIP moves within 3.5 s; back in every tier within 120 s"),

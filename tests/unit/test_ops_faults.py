@@ -160,3 +160,38 @@ def test_an_action_records_when_it_began_and_when_it_was_done() -> None:
     assert action.at - action.started >= 0.2 and (action.fault, action.host, action.detail) == (
         "kill", "ctl2", "killed")
     assert logged == [action]
+
+
+class RecordingInjector:
+    """The FaultInjector's targeting and fault calls, recorded instead of done."""
+
+    def __init__(self, inventory, vip: str, writer: str) -> None:
+        self.inventory, self.vip, self.writer = inventory, vip, writer
+        self.calls: list[tuple[str, str, list[str]]] = []
+
+    def vip_holder(self):
+        return self.inventory.host(self.vip)
+
+    def resolve_hosts(self, spec: str):
+        return [self.inventory.host({"@vip": self.vip, "@writer": self.writer}.get(spec, spec))]
+
+    def __getattr__(self, fault: str):
+        return lambda service, hosts: self.calls.append((fault, service, [h.name for h in hosts]))
+
+
+@pytest.mark.parametrize(("name", "service", "hit"), [
+    ("freeze-keystone", "keystone", "ctl1"),     # a replica, never the VIP holder's
+    ("freeze-db-writer", "mariadb", "ctl3"),     # whoever HAProxy writes to now
+    ("api-keystone", "keystone", "ctl1"),
+])
+def test_a_scenario_faults_its_target_and_heals_the_same_host(name: str, service: str, hit: str) -> None:
+    from ops.ha_scenarios import scenarios
+
+    inv = inventory()
+    injector = RecordingInjector(inv, vip="ctl2", writer="ctl3")
+    scenario = next(s for s in scenarios(inv) if s.name == name)
+    hosts = scenario.inject(injector)
+    scenario.heal(injector, hosts)
+    fault = "kill" if name.startswith("api-") else "freeze"
+    heal = [] if fault == "kill" else [("thaw", service, [hit])]
+    assert injector.calls == [(fault, service, [hit]), *heal]
