@@ -44,10 +44,17 @@ fi
 """
 
 
+# The probe starts an Erlang VM (rabbitmqctl) and asks Docker about forty containers:
+# on the lab's two shared cores under the workload it took over 60 s (2026-12-06: every
+# look at a thawed or rebooted host timed out for the whole wait), so a slow answer
+# must not read as no answer. A host that is down still fails fast (ssh ConnectTimeout).
+PROBE_TIMEOUT_S = 180.0
+
+
 def problems(host: Host, inv: Inventory) -> list[str]:
     """What keeps `host` from serving every tier it belongs to (empty: it is back)."""
     try:
-        result = run_over_ssh(host, _PROBE, timeout=60)
+        result = run_over_ssh(host, _PROBE, timeout=PROBE_TIMEOUT_S)
     except HostUnreachable as err:
         return [str(err)]
     return read_probe(result.stdout, host, inv)
