@@ -39,6 +39,12 @@ def load_run(run: Path) -> list[dict[str, Any]]:
     return sorted(results, key=lambda r: _rank(r["scenario"]))
 
 
+def _back_label(result: dict[str, Any]) -> str:
+    """The last marker is when every faulted host was back, or when the wait for it ended."""
+    back = result["back_s"].values()
+    return "back" if all(s is not None for s in back) else "wait ended, not back"
+
+
 def plot(result: dict[str, Any], out: Path) -> None:
     t0 = result["fault_at"]
     probes = list(result["probes"])
@@ -56,7 +62,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
         ax.set_ylabel(f"{probe}\nms", fontsize=8)
         ax.tick_params(labelsize=7)
         for at, color, label in ((0, "#c62828", "fault"), (result["heal_at"] - t0, "#ef6c00", "heal"),
-                                 (result["recovered_at"] - t0, "#1565c0", "back")):
+                                 (result["recovered_at"] - t0, "#1565c0", _back_label(result))):
             ax.axvline(at, color=color, lw=1, ls="--", label=label)
     axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
     axes[0, 0].set_title(f"{result['scenario']}: {result['title']}", fontsize=9)

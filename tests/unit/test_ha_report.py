@@ -19,3 +19,10 @@ def test_loss_a_host_not_back_and_a_slow_vip_are_each_named() -> None:
     assert "ctl1 not back by itself within 120 s (still: galera: no state UUID)" in line
     assert "ctl2 not back by itself within 120 s (130.5 s)" in line and "ctl3" not in line
     assert "VIP moved in 6.2 s (target 3.5 s)" in line
+
+
+def test_the_last_marker_says_back_only_when_every_faulted_host_was() -> None:
+    from ops.ha_report import _back_label
+
+    assert _back_label({"back_s": {"ctl1": 44.0, "ctl2": 50.5}}) == "back"
+    assert _back_label({"back_s": {"ctl1": 44.0, "ctl2": None}}) == "wait ended, not back"
