@@ -1,13 +1,17 @@
-"""Session fixture shared by tests/lab and tests/e2e: bring up (or reuse) the lab, and
-leave it as it was found."""
+"""Session fixture shared by tests/lab and tests/e2e: bring up (or reuse) the lab, have
+it to ourselves, and leave it as it was found."""
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Iterator
 
 import pytest
 
 from lab import Lab
+from lab.deployment import state_file
 from lab.docker_engine import engine_answers, stop_engine
+from lab.executor.run import run_stack
 
 
 @pytest.fixture(scope="session")
@@ -32,5 +36,26 @@ def lab() -> Iterator[Lab]:
         # pytest runs no teardown for a fixture whose setup failed: clean up here.
         leave_as_found()
         raise
-    yield instance
+    with _lab_to_ourselves():
+        yield instance
     leave_as_found()
+
+
+@contextlib.contextmanager
+def _lab_to_ourselves() -> Iterator[None]:
+    """The tests deploy their own stack into the lab's fixed addresses and names, and the
+    lab tests expect bare hosts (no VIP held, nothing to disturb by a power cycle). A dev
+    stack that `python3 -m lab deploy` left running is destroyed before the first test
+    that uses the lab and deployed again after the last one, so the lab is left as it
+    was found."""
+    user_state = state_file()
+    if not user_state.exists() or json.loads(user_state.read_text() or "{}") == {}:
+        yield
+        return
+    print(f"\nthe tests need the lab to themselves: destroying the dev stack recorded in "
+          f"{user_state}; it is deployed again when they are done", flush=True)
+    run_stack("dev", destroy=True)
+    try:
+        yield
+    finally:
+        run_stack("dev")

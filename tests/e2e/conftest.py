@@ -2,8 +2,6 @@
 destroyed at the end (with a check that nothing it made is left)."""
 from __future__ import annotations
 
-import contextlib
-import json
 import secrets
 import subprocess
 import time
@@ -12,7 +10,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from lab.deployment import state_file
 from tests.e2e.figures import FIGURES
 from tests.e2e.lab_access import Deployment
 from lab.executor.run import read_stack_file, run_stack
@@ -34,26 +31,7 @@ def admin_password() -> str:
 def deployment(lab, tmp_path_factory, admin_password: str) -> Iterator[Deployment]:
     state = tmp_path_factory.mktemp("engine") / "state.json"
     given = {"keystone_admin_password": admin_password}
-    with _lab_to_ourselves():
-        yield from _deployment(state, given)
-
-
-@contextlib.contextmanager
-def _lab_to_ourselves() -> Iterator[None]:
-    """The tests deploy their own stack into the lab's fixed addresses and names. A dev
-    stack that `python3 -m lab deploy` left running is destroyed first and deployed
-    again afterwards, so the lab is left as it was found."""
-    user_state = state_file()
-    if not user_state.exists() or json.loads(user_state.read_text() or "{}") == {}:
-        yield
-        return
-    print(f"\nthe end-to-end tests need the lab to themselves: destroying the dev stack recorded in "
-          f"{user_state}; it is deployed again when they are done", flush=True)
-    run_stack("dev", destroy=True)
-    try:
-        yield
-    finally:
-        run_stack("dev")
+    yield from _deployment(state, given)
 
 
 def _deployment(state: Path, given: dict[str, str]) -> Iterator[Deployment]:
