@@ -8,7 +8,9 @@ scale-in (ctl4 leaves alive) are the first changes here.
 from __future__ import annotations
 
 import copy
+import json
 import threading
+import time
 from typing import Any
 
 import docker
@@ -79,6 +81,88 @@ def test_a_dead_host_is_replaced_by_the_runbook_without_a_failed_request(lab, de
     # A new machine under the same name: the lab creates it blank, the program adds it.
     _with_ctl4(deployment, admin_password, "a new ctl4 replaces the dead one")
     token, _ = keystone_token(f"http://{host_address('ctl4')}:5000", admin_password)
+    assert token
+
+
+def _quorum_queue_members(deployment: Deployment, host: str) -> dict[str, list[str]]:
+    listed = deployment.exec(host, "rabbitmq", "rabbitmqctl -q list_queues name type members --formatter json")
+    return {q["name"]: sorted(q["members"]) for q in json.loads(listed) if q["type"] == "quorum"}
+
+
+# Long (minutes): left out of the default run, which CI runs; `python3 -m tests --soak`.
+@pytest.mark.soak
+def test_a_dead_database_host_is_replaced_under_its_name_without_a_failed_request(
+        lab, deployment: Deployment, admin_password: str) -> None:
+    """README "Replace a dead node", the database and messaging case: the first database
+    host (Galera's bootstrapper, the first Ceph monitor, where the one-shot steps run,
+    and the VIP holder of a fresh deploy) dies for good and a blank machine takes its
+    name and address. The stack's values do not change, so the survivors are not
+    touched: only the new machine's resources are made, and each of its members joins
+    its running cluster."""
+    from lab import Lab
+    from lab.executor.state_delete import forget_host
+    from lab.topology import LabHost
+
+    values = _values(deployment)
+    dead = values["groups"]["database"][0]
+    survivor = next(h for h in values["groups"]["database"] if h != dead)
+    others = [h for h in deployment.hosts if h != dead]
+    hosts_in_lab = len(Lab.existing_hosts())
+    Lab._remove_host(LabHost(int(dead.removeprefix("ctl"))))  # pylint: disable=protected-access
+    # Runbook step 1: the RabbitMQ cluster forgets the dead node, which also takes it
+    # out of every quorum queue; the survivors call it down only once their
+    # distribution link to it has timed out.
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            deployment.exec(survivor, "rabbitmq", f"rabbitmqctl forget_cluster_node rabbit@{dead}")
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, f"rabbit@{dead} was never forgotten"
+            time.sleep(5)
+    # Step 2: what lived on it is forgotten; step 3: the new machine, blank.
+    forgotten = forget_host(deployment.state_path, host_address(dead))
+    assert any(urn.endswith(f"::{dead}-mariadb") for urn in forgotten), forgotten
+    assert Lab(hosts=hosts_in_lab).up().healthy
+    before = {k: v for k, v in deployment.started_at().items() if k[0] in others}
+    # Step 4: the unchanged values, through the guard, under the token client.
+    change = guarded_change(deployment, values, admin_password, f"dead {dead} replaced under its name")
+    assert change.errors == [], change.errors[:10]
+    # Nothing of the survivors is replaced or deleted, and none of their containers
+    # restarted; besides the new machine's resources, only the first host's commands
+    # (made again, each a no-op on a running cluster) and the ring files (rewritten with
+    # the same rings) run.
+    assert not [s for s in change.steps if s[0] in ("replace", "delete")], change.steps
+    elsewhere = {name for op, name in change.steps if name != dead and not name.startswith(f"{dead}-")}
+    assert elsewhere <= {"galera-bootstrap-finish", "galera-root-password",
+                         *(f"{h}-swift_ring_files" for h in others)}, elsewhere
+    after = {k: v for k, v in deployment.started_at().items() if k[0] in others}
+    assert after == before
+    for host in values["groups"]["database"]:
+        rows = deployment.exec(host, "mariadb", "mysql -N -e \"SHOW STATUS WHERE Variable_name IN "
+                               "('wsrep_cluster_size', 'wsrep_local_state_comment')\"").split()
+        galera = dict(zip(rows[::2], rows[1::2]))
+        assert galera == {"wsrep_cluster_size": str(len(values["groups"]["database"])),
+                          "wsrep_local_state_comment": "Synced"}, (host, galera)
+    running = json.loads(deployment.exec(dead, "rabbitmq", "rabbitmqctl -q cluster_status --formatter json"))
+    assert sorted(running["running_nodes"]) == sorted(f"rabbit@{h}" for h in values["groups"]["messaging"]), running
+    # Step 5: the new node becomes a member of every quorum queue again.
+    deployment.exec(survivor, "rabbitmq", f"rabbitmq-queues grow rabbit@{dead} all")
+    members = _quorum_queue_members(deployment, survivor)
+    assert members and all(f"rabbit@{dead}" in m and len(m) == len(running["running_nodes"])
+                                for m in members.values()), members
+    # Step 6: the dead OSD (down, under the host's name in CRUSH) leaves the cluster;
+    # the new one, made on the blank disk, took a new id.
+    tree = json.loads(deployment.exec(survivor, "ceph_mon", "ceph osd tree -f json"))
+    host_bucket = next(n for n in tree["nodes"] if n["type"] == "host" and n["name"] == dead)
+    old = [n["id"] for n in tree["nodes"] if n["id"] in host_bucket["children"] and n.get("status") == "down"]
+    assert len(old) == 1, tree
+    deployment.exec(survivor, "ceph_mon", f"ceph osd purge {old[0]} --yes-i-really-mean-it")
+    ceph = json.loads(deployment.exec(survivor, "ceph_mon", "ceph status -f json"))
+    assert sorted(ceph["quorum_names"]) == sorted(values["groups"]["database"]), ceph["quorum_names"]
+    osdmap = ceph["osdmap"]
+    assert osdmap["num_osds"] == osdmap["num_up_osds"] == len(values["groups"]["storage"]), osdmap
+    token, _ = keystone_token(f"http://{host_address(dead)}:5000", admin_password)
     assert token
 
 
