@@ -2,8 +2,9 @@
 under a token client: 0 failed requests, and the replacements one host at a time.
 
 Runs after test_ha_stack.py (see conftest's module order): with `--soak` the stack has
-four control hosts then (its scale-out), so the dead-host runbook (ctl4 dies) and
-scale-in (ctl4 leaves alive) are the first changes here.
+four control hosts then (its scale-out), so the dead-host runbook (ctl4 dies) comes
+first, then the dead database host's (ctl1 dies, a blank ctl1 takes its place), then
+scale-in (ctl4 leaves alive).
 """
 from __future__ import annotations
 
