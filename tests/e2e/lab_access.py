@@ -72,6 +72,12 @@ class Deployment:
 _HTTP_5XX = re.compile(r" -?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+ 5\d\d ")
 
 
+def wsrep(dep: Deployment, host: str) -> dict[str, str]:
+    """The Galera status variables of the node on `host`."""
+    out = dep.exec(host, "mariadb", "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_%'\"")
+    return dict(line.split("\t", 1) for line in out.strip().splitlines())
+
+
 def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
          timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
     data = json.dumps(body).encode() if body is not None else None

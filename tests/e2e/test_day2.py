@@ -19,7 +19,7 @@ import pytest
 
 from lab.executor.run import run_stack
 from tests.e2e.day2 import guarded_change
-from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token
+from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, wsrep
 
 
 def _values(deployment: Deployment) -> dict:
@@ -140,11 +140,9 @@ def test_a_dead_database_host_is_replaced_under_its_name_without_a_failed_reques
     after = {k: v for k, v in deployment.started_at().items() if k[0] in others}
     assert after == before
     for host in values["groups"]["database"]:
-        rows = deployment.exec(host, "mariadb", "mysql -N -e \"SHOW STATUS WHERE Variable_name IN "
-                               "('wsrep_cluster_size', 'wsrep_local_state_comment')\"").split()
-        galera = dict(zip(rows[::2], rows[1::2]))
-        assert galera == {"wsrep_cluster_size": str(len(values["groups"]["database"])),
-                          "wsrep_local_state_comment": "Synced"}, (host, galera)
+        galera = wsrep(deployment, host)
+        assert (galera["wsrep_cluster_size"], galera["wsrep_local_state_comment"]) == (
+            str(len(values["groups"]["database"])), "Synced"), host
     running = json.loads(deployment.exec(dead, "rabbitmq", "rabbitmqctl -q cluster_status --formatter json"))
     assert sorted(running["running_nodes"]) == sorted(f"rabbit@{h}" for h in values["groups"]["messaging"]), running
     # Step 5: the new node becomes a member of every quorum queue again.

@@ -16,16 +16,11 @@ import pytest
 from tests.e2e.conftest import dev_values
 from tests.e2e.day2 import guard_plan, guarded_change
 from tests.e2e.figures import FIGURES
-from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip
+from tests.e2e.lab_access import VIP, Deployment, host_address, http, keystone_token, memcached_roundtrip, wsrep
 from lab.executor.run import run_stack
 from offline.program import resolve
 
 HOSTS = ["ctl1", "ctl2", "ctl3"]
-
-
-def wsrep(dep: Deployment, host: str) -> dict[str, str]:
-    out = dep.exec(host, "mariadb", "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_%'\"")
-    return dict(line.split("\t", 1) for line in out.strip().splitlines())
 
 
 def sql_via_vip(dep: Deployment, host: str, statement: str) -> str:
