@@ -194,3 +194,28 @@ def test_management_api_listens_on_the_node_address_only(rabbit):
     # The socket itself, not `rabbitmqctl status`: RabbitMQ 3.10 reports plugin
     # listeners as [::] whatever they are bound to (rabbitmq-server issue 8242).
     assert f"{LOOPBACK}:{port}" in listening_sockets(beam_pids(rabbit))
+
+
+def test_health_check_follows_the_rabbit_application(rabbit, monkeypatch):
+    """The container's health check, as Docker runs it (`/bin/sh -c`): it passes while
+    the node serves, fails once the rabbit application stops (what pause_minority does
+    on the minority side), and passes again after it starts; and it leaves no log line.
+    Last in this module: it stops and starts the shared node."""
+    monkeypatch.setattr(rabbitmq, "PORTS", rabbit.ports)
+    probe = rabbitmq.health_probe(LOOPBACK)
+
+    def healthy() -> bool:
+        return run(["/bin/sh", "-c", probe], timeout_s=30).returncode == 0
+
+    lines_before = len(rabbit.log.read_text(errors="replace").splitlines())
+    assert healthy()
+    rabbit.ctl("stop_app")
+    try:
+        assert not healthy()
+    finally:
+        rabbit.ctl("start_app")
+    rabbit.ctl("-q", "await_startup", "--timeout", "60")
+    assert healthy()
+    probe_lines = [line for line in rabbit.log.read_text(errors="replace").splitlines()[lines_before:]
+                   if "AMQP connection" in line]
+    assert probe_lines == []
