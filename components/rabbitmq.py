@@ -32,8 +32,10 @@ SERVER_COMMAND = ("setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "
 # The health check: a TCP connection to the node's AMQP listener, every 5 s. RabbitMQ
 # opens that listener at the end of its boot (after joining its peers) and closes it
 # whenever the rabbit application stops (a pause_minority partition, stop_app), so it
-# answers what `rabbitmq-diagnostics check_running` answered, and a connection closed
-# before the protocol header is not logged. The diagnostics tools start an Erlang VM per
+# answers what `rabbitmq-diagnostics check_running` answered, except for a frozen node
+# (SIGSTOP), whose kernel still completes the TCP handshake; ops/tier_health.py's
+# cluster_status still sees that one. A connection closed before the protocol header
+# is not logged. The diagnostics tools start an Erlang VM per
 # call (about half a CPU-second each): two every 15 s cost 0.07 cores per host, and a
 # node that had finished booting could wait 15 s to be seen healthy, the last step
 # before a rebooted host was back (lab, 2026-12-07). An AMQP handshake would tell more,
