@@ -16,7 +16,7 @@ import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.kolla import HealthCheck, KollaFile, KollaService, service_container, tcp_probe
 from components.lb_membership import lb_membership, stats_credentials
 from components.one_shot import OneShot, one_shot_step
 from components.passwords import Passwords
@@ -161,9 +161,7 @@ class GaleraCluster(pulumi.ComponentResource):
                         "reuseaddr,fork EXEC:/usr/local/bin/galera_clustercheck"
                     ),
                     files=files(["clustercheck.cnf", "galera_clustercheck"]),
-                    healthcheck=HealthCheck(
-                        test=f"bash -c '</dev/tcp/{host.spec.address}/{PORTS['galera_clustercheck']}'"
-                    ),
+                    healthcheck=HealthCheck(test=tcp_probe(host.spec.address, PORTS["galera_clustercheck"])),
                 ),
                 parent=self,
                 depends_on=[node],

@@ -45,6 +45,13 @@ class HealthCheck:
     start_period_s: int = 10
 
 
+def tcp_probe(address: str, port: int) -> str:
+    """Healthy while something accepts TCP connections on address:port. Docker runs a
+    CMD-SHELL test with /bin/sh (dash), which has no /dev/tcp; bash has. A connection
+    closed before any byte is sent is logged by neither socat nor RabbitMQ."""
+    return f"bash -c '</dev/tcp/{address}/{port}'"
+
+
 @dataclass(frozen=True)
 class KollaService:
     """What a tier asks of one container on one host."""

@@ -16,7 +16,7 @@ import pulumi
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.kolla import HealthCheck, KollaFile, KollaService, service_container, tcp_probe
 from components.passwords import Passwords
 from components.rendering import rabbitmq_password_hash, render
 from components.rolling import roll
@@ -34,18 +34,17 @@ SERVER_COMMAND = ("setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "
 # whenever the rabbit application stops (a pause_minority partition, stop_app), so it
 # answers what `rabbitmq-diagnostics check_running` answered, except for a frozen node
 # (SIGSTOP), whose kernel still completes the TCP handshake; ops/tier_health.py's
-# cluster_status still sees that one. A connection closed before the protocol header
-# is not logged. The diagnostics tools start an Erlang VM per
-# call (about half a CPU-second each): two every 15 s cost 0.07 cores per host, and a
-# node that had finished booting could wait 15 s to be seen healthy, the last step
-# before a rebooted host was back (lab, 2026-12-07). An AMQP handshake would tell more,
-# but RabbitMQ logs a warning for every client that leaves before authenticating.
+# cluster_status still sees that one. The diagnostics tools start an Erlang VM per call
+# (about half a CPU-second each): two every 15 s cost 0.07 cores per host, and a node
+# that had finished booting could wait 15 s to be seen healthy, the last step before a
+# rebooted host was back (lab, 2026-12-07). An AMQP handshake would tell more, but
+# RabbitMQ logs a warning for every client that leaves before authenticating.
 HEALTH_INTERVAL_S = 5
 
 
 def health_probe(address: str) -> str:
-    """The node takes AMQP connections (CMD-SHELL; dash has no /dev/tcp, bash does)."""
-    return f"timeout 5 bash -c '</dev/tcp/{address}/{PORTS['rabbitmq']}'"
+    """The node takes AMQP connections."""
+    return f"timeout 5 {tcp_probe(address, PORTS['rabbitmq'])}"
 
 
 # Queues that must never be mirrored: server-named reply queues and fanouts are
