@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from components.inventory import Host, Inventory
 from ops.faults import FaultInjector, vip_holder_script
 from ops.ha_metrics import probe_figures, vip_move_seconds, vip_moves
-from ops.host_access import HostUnreachable, PowerSwitch, run_on_lab_console, run_over_ssh
+from ops.host_access import HostUnreachable, LabAddresses, PowerSwitch, run_over_ssh
 from ops.stack_file import load_inventory
 from ops.tier_health import wait_until_back
 from ops.workload import AmqpProbe, DbProbe, Workload, WorkloadTarget
@@ -187,12 +187,14 @@ class VipMonitor(threading.Thread):
         self.inv, self.lab = inv, lab
         self.halt = threading.Event()
         self.observations: list[tuple[float, str | None]] = []
+        self.lab_addresses = LabAddresses()
         self.pool = ThreadPoolExecutor(max_workers=len(inv.group("loadbalancer")), thread_name_prefix="vip")
 
     def holds(self, host: Host) -> bool:
-        script = vip_holder_script(self.inv.internal_vip)
+        if self.lab:
+            return self.lab_addresses.holds(host, self.inv.internal_vip)
         try:
-            result = run_on_lab_console(host, script, timeout=5) if self.lab else run_over_ssh(host, script, 5)
+            result = run_over_ssh(host, vip_holder_script(self.inv.internal_vip), 5)
         except (HostUnreachable, OSError):
             return False
         return result.stdout.strip() == "yes"
@@ -233,13 +235,18 @@ def run_scenario(scenario: Scenario, inj: FaultInjector, target: WorkloadTarget,
     scenario.heal(inj, hosts)
     back: dict[str, float | None] = {}
     still_wrong: dict[str, list[str]] = {}
-    for host in hosts:
+
+    def watch(host: Host) -> None:
         seconds, wrong = wait_until_back(host, inv, BACK_WAIT_S)
-        # Measured from the heal (for a crash, the fault: nothing is healed), host by
-        # host; a later host's figure includes the wait for the earlier ones.
+        # Measured from the heal (for a crash, the fault: nothing is healed), each host
+        # watched on its own, so no host's figure includes the wait for another.
         back[host.name] = None if seconds is None else round(time.time() - heal_at, 1)
         if wrong:
             still_wrong[host.name] = wrong
+
+    if hosts:
+        with ThreadPoolExecutor(max_workers=len(hosts), thread_name_prefix="back") as pool:
+            list(pool.map(watch, hosts))
     recovered_at = time.time()
     time.sleep(SETTLE_S)
     workload.stop()

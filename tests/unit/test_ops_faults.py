@@ -9,7 +9,7 @@ import pytest
 from components.inventory import parse_inventory
 from ops.faults import active_writer, isolate_script, kill_script, reconnect_script, signal_all_script
 from ops.ha_metrics import probe_figures, vip_move_seconds, vip_moves
-from ops.host_access import PowerSwitch
+from ops.host_access import PowerSwitch, fib_has_local
 from ops.tier_health import read_probe
 from ops.workload import Sample
 from tests.unit.inventory_fixtures import make_config
@@ -82,7 +82,7 @@ def test_power_switch_lab_and_commands_quote_the_host() -> None:
 def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = '"rabbit@ctl1","rabbit@ctl2","rabbit@ctl3"',
                   keepalived: str = "State=BACKUP", health: str = "healthy",
                   state_uuid: str = "9b77f992-e862-11f1-b9e2-1287b67d5f0d", haproxy: str = "running healthy",
-                  why: str = "") -> str:
+                  why: str = "", rabbit: str = "") -> str:
     return "\n".join([
         f"container\t/mariadb running {health} unless-stopped",
         "container\t/keystone_bootstrap exited none no",
@@ -91,7 +91,7 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
         "galera\twsrep_cluster_status\tPrimary",
         f"galera\twsrep_local_state_comment\t{galera_state}",
         f"galera\twsrep_cluster_state_uuid\t{state_uuid}",
-        f'rabbitmq\t{{"running_nodes": [{running}]}}',
+        "rabbitmq\t" + (rabbit or f'{{"running_nodes": [{running}]}}'),
         f"keepalived\t{keepalived}",
         *([f"keepalived-why\t{why}"] if why else []),
     ])
@@ -103,6 +103,7 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
     (_probe_output(size="2"), ["galera"]),
     (_probe_output(state_uuid="00000000-0000-0000-0000-000000000000"), ["no state UUID"]),
     (_probe_output(running='"rabbit@ctl1"'), ["rabbitmq"]),
+    (_probe_output(rabbit="not asked (its container is not healthy)"), ["rabbitmq: not asked"]),
     (_probe_output(keepalived="State=FAULT"), ["keepalived"]),
     (_probe_output(keepalived="State=FAULT", why="Status = BAD check_haproxy by hand: exit 7"),
      ["keepalived: State=FAULT (Status = BAD check_haproxy by hand: exit 7)"]),
@@ -195,3 +196,28 @@ def test_a_scenario_faults_its_target_and_heals_the_same_host(name: str, service
     fault = "kill" if name.startswith("api-") else "freeze"
     heal = [] if fault == "kill" else [("thaw", service, [hit])]
     assert injector.calls == [(fault, service, [hit]), *heal]
+
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 10.199.0.0/24 2 0 2
+        +-- 10.199.0.0/28 2 0 2
+           |-- 10.199.0.0
+              /24 link UNICAST
+           |-- 10.199.0.11
+              /32 host LOCAL
+        |-- 10.199.0.250
+           /32 host LOCAL
+        |-- 10.199.0.255
+           /32 link BROADCAST
+"""
+
+
+def test_the_lab_vip_monitor_reads_local_addresses_from_the_fib() -> None:
+    lines = FIB_TRIE.splitlines()
+    assert fib_has_local(lines, "10.199.0.250") and fib_has_local(lines, "10.199.0.11")
+    # A route or a broadcast address is not an address of the host's own.
+    assert not fib_has_local(lines, "10.199.0.0") and not fib_has_local(lines, "10.199.0.255")
+    assert not fib_has_local(lines, "10.199.0.12")
