@@ -174,7 +174,7 @@ def scenarios(inv: Inventory, lab: bool = False) -> list[Scenario]:
 
 
 class VipMonitor(threading.Thread):
-    """Which load-balancer host holds the VIP, five times a second.
+    """Which load-balancer hosts hold the VIP, five times a second.
 
     Every host is asked at once, and an observation is stamped when the last answer is
     in: a move is then never seen earlier than it happened, and late by at most one
@@ -200,9 +200,11 @@ class VipMonitor(threading.Thread):
         return result.stdout.strip() == "yes"
 
     def holder(self) -> str | None:
+        """Who holds the VIP: a host name, several joined by `+` (a host cut off the
+        network keeps the VIP on its side while another takes it), or None."""
         hosts = self.inv.group("loadbalancer")
         answers = list(self.pool.map(self.holds, hosts))
-        return next((h.name for h, yes in zip(hosts, answers) if yes), None)
+        return "+".join(h.name for h, yes in zip(hosts, answers) if yes) or None
 
     def run(self) -> None:
         try:

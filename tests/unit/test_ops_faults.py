@@ -139,6 +139,10 @@ def test_vip_moves_and_move_time() -> None:
     assert [(m.source, m.target) for m in vip_moves(seen)] == [("ctl1", None), (None, "ctl2")]
     assert vip_move_seconds(seen, fault_at=1.5) == 2.0
     assert vip_move_seconds(seen[:3], fault_at=1.5) is None
+    # An isolated holder keeps the VIP on its side: a second holder is the move.
+    split = [(0.0, "ctl1"), (1.0, "ctl1"), (3.0, "ctl1+ctl2"), (50.0, "ctl1")]
+    assert vip_move_seconds(split, fault_at=0.5) == 2.5
+    assert [(m.source, m.target) for m in vip_moves(split)] == [("ctl1", "ctl1+ctl2"), ("ctl1+ctl2", "ctl1")]
 
 
 def test_an_action_records_when_it_began_and_when_it_was_done() -> None:
