@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 
-from ops.ha_scenarios import BACK_TARGET_S  # noqa: E402  (one target, where the runner judges it)
+from ops.ha_scenarios import BACK_TARGET_S, DOWNTIME_TARGETS  # noqa: E402  (targets live with the scenarios)
 
 ROOT = Path(__file__).resolve().parent.parent
 VIP_TARGET_S = 3.5
@@ -129,7 +129,8 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
 
 def standing(results: list[dict[str, Any]]) -> list[str]:
     """Where the run stands against the targets that are not a judgement call: the data
-    lost, the hosts back by themselves and in time, and how long the VIP took to move."""
+    lost, the hosts back by themselves and in time, how long the VIP took to move, and
+    the downtime bounds of the scenarios that have one."""
     lines = ["## Where it stands", ""]
     for r in results:
         lost = r.get("acked_rows_lost", 0) + r.get("confirmed_messages_lost", 0)
@@ -144,6 +145,11 @@ def standing(results: list[dict[str, Any]]) -> list[str]:
                          + (f" ({seconds} s)" if seconds is not None else f" (still: {why})"))
         if vip is not None and vip > VIP_TARGET_S:
             notes.append(f"VIP moved in {vip} s (target {VIP_TARGET_S} s)")
+        bound, probes = DOWNTIME_TARGETS.get(r["scenario"], (None, ()))
+        over = [f"{p} {r['probes'][p]['downtime_s']} s ({r['probes'][p]['failed']} failed)" for p in probes
+                if p in r.get("probes", {}) and r["probes"][p]["downtime_s"] > (bound or 0)]
+        if over:
+            notes.append(f"downtime over {bound:g} s: " + ", ".join(over))
         lines.append(f"- {r['scenario']}: " + ("; ".join(notes) if notes else "0 lost, back in time"))
     return [*lines, ""]
 

@@ -34,6 +34,16 @@ BASELINE_S = 15.0
 SETTLE_S = 15.0
 # The bound for "back by itself"; waiting longer only measures how late it is.
 BACK_TARGET_S = 120.0
+# The downtime bounds (first to last error), per scenario: seconds, and the
+# probes they apply to. The API probes are every client of an OpenStack API.
+API_PROBES = ("token", "identity", "image", "placement")
+DOWNTIME_TARGETS: dict[str, tuple[float, tuple[str, ...]]] = {
+    "db-writer": (3.0, ("db", *API_PROBES)),
+    "rabbitmq": (5.0, ("amqp",)),
+    "haproxy-vip": (5.0, API_PROBES),
+    "power-vip": (5.0, API_PROBES),
+    "isolate-vip": (5.0, API_PROBES),
+}
 BACK_WAIT_S = 300.0
 
 Inject = Callable[[FaultInjector], list[Host]]

@@ -71,8 +71,8 @@ class LabAddresses:
     """Whether a simulated host holds an IPv4 address, read from its network namespace's
     routing table (/proc/PID/net/fib_trie: a local address is a `/32 host LOCAL` leaf)
     without starting a process. The VIP monitor asks every host five times a second;
-    a docker inspect + nsenter + ip for each look took about a quarter of the lab
-    machine's two cores (measured 2026-12-07), CPU that a rebooting host then lacked."""
+    a docker inspect + nsenter + ip for each look took about a quarter of one of the
+    lab machine's two cores (measured 2026-12-07), CPU that a rebooting host then lacked."""
 
     def __init__(self) -> None:
         self._pids: dict[str, int] = {}

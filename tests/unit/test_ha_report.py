@@ -1,4 +1,5 @@
-"""The report's verdicts: what it says of data lost, hosts not back and a slow VIP move."""
+"""The report's verdicts: what it says of data lost, hosts not back, a slow VIP move and
+a downtime over its scenario's bound."""
 from __future__ import annotations
 
 from ops.ha_report import standing
@@ -26,3 +27,18 @@ def test_the_last_marker_says_back_only_when_every_faulted_host_was() -> None:
 
     assert _back_label({"back_s": {"ctl1": 44.0, "ctl2": 50.5}}) == "back"
     assert _back_label({"back_s": {"ctl1": 44.0, "ctl2": None}}) == "wait ended, not back"
+
+
+def test_a_downtime_over_the_scenarios_bound_is_named_per_probe() -> None:
+    def figures(downtime: float, failed: int) -> dict:
+        return {"downtime_s": downtime, "failed": failed}
+
+    result = {"scenario": "power-vip", "acked_rows_lost": 0, "confirmed_messages_lost": 0,
+              "back_s": {"ctl1": 52.8}, "vip_move_s": 3.2,
+              "probes": {"token": figures(2.0, 8), "placement": figures(65.18, 8), "db": figures(64.9, 12)}}
+    line = next(line for line in standing([result]) if line.startswith("- power-vip"))
+    # The DB probe has no bound in power-vip (its target names the APIs only).
+    assert line == "- power-vip: downtime over 5 s: placement 65.18 s (8 failed)"
+    # A scenario without a bound is judged on loss and return only.
+    result["scenario"] = "power-all"
+    assert "- power-all: 0 lost, back in time" in standing([result])
