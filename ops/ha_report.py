@@ -19,10 +19,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 
-from ops.ha_scenarios import BACK_TARGET_S, DOWNTIME_TARGETS  # noqa: E402  (targets live with the scenarios)
+from ops.ha_scenarios import BACK_TARGET_S, DOWNTIME_TARGETS, VIP_TARGET_S  # noqa: E402  (with the scenarios)
 
 ROOT = Path(__file__).resolve().parent.parent
-VIP_TARGET_S = 3.5
 ORDER = ("baseline", "api-", "db-writer", "db-quorum", "rabbitmq", "memcached", "haproxy-vip", "freeze-", "power-vip",
          "isolate-vip", "power-all", "scale")
 
@@ -145,9 +144,9 @@ def standing(results: list[dict[str, Any]]) -> list[str]:
                          + (f" ({seconds} s)" if seconds is not None else f" (still: {why})"))
         if vip is not None and vip > VIP_TARGET_S:
             notes.append(f"VIP moved in {vip} s (target {VIP_TARGET_S} s)")
-        bound, probes = DOWNTIME_TARGETS.get(r["scenario"], (None, ()))
+        bound, probes = DOWNTIME_TARGETS.get(r["scenario"], (0.0, ()))
         over = [f"{p} {r['probes'][p]['downtime_s']} s ({r['probes'][p]['failed']} failed)" for p in probes
-                if p in r.get("probes", {}) and r["probes"][p]["downtime_s"] > (bound or 0)]
+                if p in r.get("probes", {}) and r["probes"][p]["downtime_s"] > bound]
         if over:
             notes.append(f"downtime over {bound:g} s: " + ", ".join(over))
         lines.append(f"- {r['scenario']}: " + ("; ".join(notes) if notes else "0 lost, back in time"))
