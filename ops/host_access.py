@@ -78,19 +78,26 @@ class LabAddresses:
         self._pids: dict[str, int] = {}
 
     def holds(self, host: Host, address: str) -> bool:
-        for attempt in range(2):
-            pid = self._pids.get(host.name) if attempt == 0 else lab_host_pid(host, timeout=5)
-            if pid is None:
-                continue
-            try:
-                lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
-            except OSError:
-                # Powered off (or off and on again, under a new pid): ask Docker once more.
-                self._pids.pop(host.name, None)
-                continue
-            self._pids[host.name] = pid
-            return fib_has_local(lines, address)
-        return False
+        pid = self._pids.get(host.name)
+        fib = _fib_trie(pid)
+        if fib is None:
+            # Not asked yet, or powered off (perhaps on again, under a new pid).
+            pid = lab_host_pid(host, timeout=5)
+            fib = _fib_trie(pid)
+        if pid is None or fib is None:
+            self._pids.pop(host.name, None)
+            return False
+        self._pids[host.name] = pid
+        return fib_has_local(fib, address)
+
+
+def _fib_trie(pid: int | None) -> list[str] | None:
+    if pid is None:
+        return None
+    try:
+        return Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return None
 
 
 def fib_has_local(fib_trie: list[str], address: str) -> bool:

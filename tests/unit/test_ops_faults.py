@@ -9,7 +9,7 @@ import pytest
 from components.inventory import parse_inventory
 from ops.faults import active_writer, isolate_script, kill_script, reconnect_script, signal_all_script
 from ops.ha_metrics import probe_figures, vip_move_seconds, vip_moves
-from ops.host_access import PowerSwitch, fib_has_local
+from ops.host_access import LabAddresses, PowerSwitch, fib_has_local
 from ops.tier_health import read_probe
 from ops.workload import Sample
 from tests.unit.inventory_fixtures import make_config
@@ -225,3 +225,23 @@ def test_the_lab_vip_monitor_reads_local_addresses_from_the_fib() -> None:
     # A route or a broadcast address is not an address of the host's own.
     assert not fib_has_local(lines, "10.199.0.0") and not fib_has_local(lines, "10.199.0.255")
     assert not fib_has_local(lines, "10.199.0.12")
+
+
+def test_lab_addresses_read_a_live_namespace_and_ask_again_for_a_new_pid(monkeypatch) -> None:
+    """This process's own network namespace stands in for a simulated host's: loopback
+    is its own address, a documentation address is not; a pid gone (a power-off) makes
+    it ask Docker for the host's pid again, and a host that is off holds nothing."""
+    import os
+
+    import ops.host_access as host_access
+
+    host = inventory().host("ctl1")
+    answers = [os.getpid()]
+    monkeypatch.setattr(host_access, "lab_host_pid", lambda h, timeout=60: answers[0])
+    addresses = LabAddresses()
+    assert addresses.holds(host, "127.0.0.1") and not addresses.holds(host, "192.0.2.1")
+    addresses._pids["ctl1"] = 2**22 + 1  # above any pid_max: the old pid is gone
+    assert addresses.holds(host, "127.0.0.1") and addresses._pids["ctl1"] == os.getpid()
+    answers[0] = None  # powered off: Docker reports no pid
+    addresses._pids["ctl1"] = 2**22 + 1
+    assert not addresses.holds(host, "127.0.0.1") and "ctl1" not in addresses._pids
