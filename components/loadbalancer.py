@@ -18,7 +18,7 @@ from components.host_config import ReloadableConfig, delete_script, reload_scrip
 from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
-from components.rendering import render
+from components.rendering import CONFIGS, render
 from components.rolling import roll
 
 # Kernel capabilities keepalived needs for VRRP: raw sockets and adding the VIP.
@@ -108,13 +108,24 @@ def render_haproxy_cfg(node: Any, inv: Inventory, services: Sequence[ProxiedServ
     )
 
 
+def isolated_drop(lb_count: int, settings: Mapping[str, Any]) -> int:
+    """How far check_peers lowers the priority of a host that reaches no peer: below the
+    lowest peer's, so whoever took the VIP keeps it at the reconnect. keepalived's
+    weights stop at 253 (the inventory keeps every priority at 1 or more, so this
+    reaches below the lowest one unless that one is 1)."""
+    return min(253, (lb_count - 1) * int(settings["priority_step"]) + 1)
+
+
 def render_keepalived_conf(node: Any, index: int, lb_hosts: Sequence[Any], inv: Inventory, auth_pass: str) -> str:
+    settings = inv.tier("keepalived")
     return render(
         "keepalived/keepalived.conf.j2",
         node=node,
-        keepalived=inv.tier("keepalived"),
+        keepalived=settings,
+        ports=PORTS,
         router_id=inv.vrrp_router_id,
-        priority=priority(index, inv.tier("keepalived")),
+        priority=priority(index, settings),
+        isolated_drop=isolated_drop(len(lb_hosts), settings),
         peers=[h for h in lb_hosts if h.name != node.name],
         # VRRP PASS authentication reads 8 characters at most.
         auth_pass=auth_pass[:8],
@@ -127,6 +138,12 @@ def render_keepalived_conf(node: Any, index: int, lb_hosts: Sequence[Any], inv: 
 
 def render_check_haproxy(node: Any) -> str:
     return render("keepalived/check_haproxy.sh.j2", node=node, ports=PORTS)
+
+
+def check_peers_script() -> str:
+    """The same on every host: the peers come as arguments from keepalived.conf, which
+    reloads in place when the loadbalancer group changes."""
+    return (CONFIGS / "keepalived" / "check_peers.sh").read_text()
 
 
 def config_command(host: HostNode, cfg: ReloadableConfig, text: pulumi.Input[str], parent: pulumi.Resource,
@@ -207,6 +224,8 @@ class LoadBalancer(pulumi.ComponentResource):
                                   source=KEEPALIVED_CONFIG.source),
                         KollaFile("check_haproxy", "/usr/local/bin/check_haproxy", "root", "0700",
                                   render_check_haproxy(node)),
+                        KollaFile("check_peers", "/usr/local/bin/check_peers", "root", "0700",
+                                  check_peers_script()),
                     ],
                     host_dirs=[(KEEPALIVED_CONFIG.host_dir, KEEPALIVED_CONFIG.mounted_dir)],
                     capabilities=KEEPALIVED_CAPS,

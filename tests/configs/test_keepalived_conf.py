@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import socket
+import subprocess
 
 import pytest
 
 from components.inventory import parse_inventory
-from components.loadbalancer import render_check_haproxy, render_keepalived_conf
+from components.loadbalancer import check_peers_script, render_check_haproxy, render_keepalived_conf
 from tests.configs.daemon_support import run
 from tests.unit.inventory_fixtures import make_config
 
 EXTERNAL = {"external_vip": "203.0.113.10", "external_network": "203.0.113.0/24"}
 CASES = [(n, ext) for n in (3, 5) for ext in (False, True)]
-TRACK_SCRIPT = "/usr/local/bin/check_haproxy"
+SCRIPTS_DIR = "/usr/local/bin/"
 
 
 def real_interface() -> str:
@@ -40,16 +42,17 @@ def rendered(request, tmp_path_factory):
     confs = []
     for index, node in enumerate(lb_hosts):
         text = render_keepalived_conf(node, index, lb_hosts, inv, "vrrp-pass-longer-than-8")
-        # The track script must exist (and, with enable_script_security, be root's
-        # only): place the rendered one in a root-only folder and point the copy at it.
+        # The track scripts must exist (and, with enable_script_security, be root's
+        # only): place the rendered ones in a root-only folder and point the copy at it.
         folder = out / node.name
         folder.mkdir(mode=0o700)
-        script = folder / "check_haproxy"
-        script.write_text(render_check_haproxy(node))
-        script.chmod(0o700)
-        assert TRACK_SCRIPT in text
+        for name, content in (("check_haproxy", render_check_haproxy(node)), ("check_peers", check_peers_script())):
+            script = folder / name
+            script.write_text(content)
+            script.chmod(0o700)
+            assert f'script "{SCRIPTS_DIR}{name}' in text
         path = folder / "keepalived.conf"
-        path.write_text(text.replace(TRACK_SCRIPT, str(script)))
+        path.write_text(text.replace(SCRIPTS_DIR, f"{folder}/"))
         confs.append((node, path, text))
     return inv, confs
 
@@ -101,3 +104,45 @@ def test_vips_and_auth(rendered):
             assert "203.0.113" not in text
         auth = re.search(r"auth_pass (\S+)", text).group(1)
         assert auth == "vrrp-pas"  # keepalived reads 8 characters of a PASS
+
+
+def _check_peers(tmp_path: pathlib.Path, port: int, *peers: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "check_peers"
+    script.write_text(check_peers_script())
+    script.chmod(0o700)
+    # keepalived kills a track script after its `timeout` (3 s) and counts a failure.
+    return subprocess.run([str(script), str(port), *peers], capture_output=True, text=True, timeout=3)
+
+
+def test_check_peers_passes_while_any_peer_accepts(tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        # 127.0.0.2 refuses that port: one peer down, the other up.
+        assert _check_peers(tmp_path, port, "127.0.0.2", "127.0.0.1").returncode == 0
+        assert _check_peers(tmp_path, port, "127.0.0.1").returncode == 0
+    assert _check_peers(tmp_path, port, "127.0.0.1", "127.0.0.2").returncode == 1
+
+
+def test_check_peers_fails_within_keepalived_timeout_when_no_peer_answers(tmp_path):
+    """A peer whose SYNs go unanswered (here: a full accept queue) would block a connect
+    for minutes; every peer gets a second, all at once."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        # Fill the queue: from now on the kernel drops this port's SYNs.
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            result = _check_peers(tmp_path, port, "127.0.0.1", "127.0.0.1", "127.0.0.1")
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""

@@ -4,9 +4,13 @@ from __future__ import annotations
 import json
 import re
 
+from components.defaults import PORTS
 from components.host_config import signal_script
+from components.inventory import parse_inventory
+from components.loadbalancer import check_peers_script, isolated_drop, priority, render_keepalived_conf
 from offline.program import is_secret_input, unwrap
 
+from tests.unit.inventory_fixtures import make_config
 from tests.unit.program_checks import (
     address, assert_kolla_container, containers, group, haproxy_cfg,
 )
@@ -105,3 +109,56 @@ def test_keepalived_config_changes_reload_in_place_instead_of_replacing(run):
         mounts = {v["containerPath"]: v for v in unwrap(reg.inputs["volumes"])}
         assert mounts["/var/lib/kolla/keepalived-config"]["hostPath"] == "/etc/kolla-ha/keepalived"
         assert mounts["/var/lib/kolla/keepalived-config"]["readOnly"] is True
+
+
+def _priority_and_drop(conf: str) -> tuple[int, int]:
+    priority = int(re.search(r"^\s*priority\s+(\d+)", conf, re.M).group(1))
+    drop = re.search(r"vrrp_script check_peers \{[^}]*^\s*weight -(\d+)$", conf, re.M | re.S)
+    return priority, int(drop.group(1)) if drop else 0
+
+
+def test_a_host_that_reaches_no_peer_drops_below_every_peer(run):
+    """check_peers (tracked, negative weight) takes a host cut off the others below the
+    lowest of them: at the reconnect the host that took the VIP keeps it."""
+    lb = group(run, "loadbalancer")
+    confs = {host: unwrap(run.named(f"{host}-keepalived-config").inputs["stdin"]) for host in lb}
+    priorities = {host: _priority_and_drop(conf) for host, conf in confs.items()}
+    for host, conf in confs.items():
+        priority, drop = priorities[host]
+        assert drop > 0
+        assert all(priority - drop < p for other, (p, _) in priorities.items() if other != host)
+        track = re.search(r"track_script \{([^}]*)\}", conf).group(1).split()
+        assert track == ["check_haproxy", "check_peers"]
+        args = re.search(r'script "/usr/local/bin/check_peers ([^"]*)"', conf).group(1).split()
+        assert args == [str(PORTS["haproxy_stats"]), *(address(run, o) for o in lb if o != host)]
+
+
+def test_the_peer_script_is_the_same_on_every_host(run):
+    """Its peers are keepalived.conf's arguments: a change of the loadbalancer group
+    reloads keepalived.conf and never replaces a keepalived container."""
+    scripts = set()
+    for reg in containers(run, "keepalived").values():
+        uploads = {u["file"]: u["content"] for u in unwrap(reg.inputs["uploads"])}
+        scripts.add(uploads["/var/lib/kolla/config_files/check_peers"])
+    assert scripts == {check_peers_script()}
+    assert "10.0.0" not in check_peers_script()
+
+
+def test_isolated_drop_stays_within_keepalived_weights_and_below_the_lowest_peer():
+    for n_hosts, base, step in ((2, 250, 10), (3, 250, 10), (5, 250, 60), (3, 254, 126), (9, 200, 20)):
+        settings = {"priority_base": base, "priority_step": step}
+        drop = isolated_drop(n_hosts, settings)
+        assert 1 <= drop <= 253
+        lowest = priority(n_hosts - 1, settings)
+        # Clamped at 1 by keepalived; a tie at 1 would be broken by address, so only
+        # the lowest being 1 itself leaves no room.
+        assert max(1, priority(0, settings) - drop) < lowest or lowest == 1
+
+
+def test_a_single_load_balancer_has_no_peer_script():
+    raw, secret_keys = make_config(3, groups={**make_config(3)[0]["groups"], "loadbalancer": ["ctl1"]})
+    inv = parse_inventory(raw, secret_keys)
+    lb = inv.group("loadbalancer")
+    conf = render_keepalived_conf(lb[0], 0, lb, inv, "vrrp-pass")
+    assert "check_peers" not in conf
+    assert "unicast_peer" in conf
