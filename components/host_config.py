@@ -10,6 +10,7 @@ config change is an update of one command per host, never a replacement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,27 @@ def reload_script(cfg: ReloadableConfig) -> str:
         f"echo '{cfg.container} did not serve again after the reload' >&2",
         "exit 1",
     ]) + "\n"
+
+
+# Ends each file's here-document in install_files_script; no file may contain it.
+END_OF_FILE = "KOLLA_HA_END_OF_FILE"
+
+
+def install_files_script(cfg: ReloadableConfig, files: Mapping[str, str]) -> str:
+    """Executables beside the config that the config names (keepalived's track scripts).
+
+    They are written to the host folder before the config is checked, so the running
+    container sees them through its mount: a config naming a new script passes the
+    running daemon's check, and a changed script never replaces the container. Their
+    text is the program's own (here-documents, quoted: nothing in it is expanded)."""
+    lines = ["set -eu", "umask 077", f"install -d -m 0700 {cfg.host_dir}"]
+    for name, text in files.items():
+        if END_OF_FILE in text:
+            raise ValueError(f"{name}: contains {END_OF_FILE}, which ends its here-document")
+        new = f"{cfg.host_dir}/{name}.new"
+        lines += [f"cat > {new} <<'{END_OF_FILE}'", text.rstrip("\n"), END_OF_FILE,
+                  f"chmod 0700 {new}", f"mv {new} {cfg.host_dir}/{name}"]
+    return "\n".join(lines) + "\n"
 
 
 def delete_script(cfg: ReloadableConfig) -> str:

@@ -14,7 +14,9 @@ import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.host_config import ReloadableConfig, delete_script, reload_script, write_script
+from components.host_config import (
+    ReloadableConfig, delete_script, install_files_script, reload_script, write_script,
+)
 from components.inventory import Inventory
 from components.kolla import HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
@@ -127,6 +129,7 @@ def render_keepalived_conf(node: Any, index: int, lb_hosts: Sequence[Any], inv: 
         priority=priority(index, settings),
         isolated_drop=isolated_drop(len(lb_hosts), settings),
         peers=[h for h in lb_hosts if h.name != node.name],
+        scripts_dir=KEEPALIVED_CONFIG.mounted_dir,
         # VRRP PASS authentication reads 8 characters at most.
         auth_pass=auth_pass[:8],
         vip=inv.internal_vip,
@@ -144,6 +147,25 @@ def check_peers_script() -> str:
     """The same on every host: the peers come as arguments from keepalived.conf, which
     reloads in place when the loadbalancer group changes."""
     return (CONFIGS / "keepalived" / "check_peers.sh").read_text()
+
+
+def track_scripts(node: Any) -> dict[str, str]:
+    """keepalived's track scripts, by file name in KEEPALIVED_CONFIG's folder."""
+    return {"check_haproxy": render_check_haproxy(node), "check_peers": check_peers_script()}
+
+
+def track_scripts_command(host: HostNode, parent: pulumi.Resource,
+                          depends_on: list[pulumi.Resource]) -> command.remote.Command:
+    """`<host>-keepalived-scripts`: the track scripts in the host folder, rewritten in place
+    when they change (the update of a Command runs its new `create`)."""
+    scripts = track_scripts(host.spec)
+    return command.remote.Command(
+        f"{host.spec.name}-keepalived-scripts",
+        connection=host.connection,
+        create=install_files_script(KEEPALIVED_CONFIG, scripts),
+        delete="".join(f"rm -f {KEEPALIVED_CONFIG.host_dir}/{name}\n" for name in scripts),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+    )
 
 
 def config_command(host: HostNode, cfg: ReloadableConfig, text: pulumi.Input[str], parent: pulumi.Resource,
@@ -212,7 +234,8 @@ class LoadBalancer(pulumi.ComponentResource):
                 depends_on=[config],
             )
             conf = vrrp_password.apply(lambda pw: render_keepalived_conf(node, index, lb_specs, inv, pw))
-            kconfig = config_command(host, KEEPALIVED_CONFIG, conf, self, [haproxy])
+            scripts = track_scripts_command(host, self, [haproxy])
+            kconfig = config_command(host, KEEPALIVED_CONFIG, conf, self, [scripts])
             keepalived = service_container(
                 host,
                 KollaService(
@@ -222,10 +245,6 @@ class LoadBalancer(pulumi.ComponentResource):
                     files=[
                         KollaFile("keepalived.conf", KEEPALIVED_CONFIG.dest, "root", "0600", None,
                                   source=KEEPALIVED_CONFIG.source),
-                        KollaFile("check_haproxy", "/usr/local/bin/check_haproxy", "root", "0700",
-                                  render_check_haproxy(node)),
-                        KollaFile("check_peers", "/usr/local/bin/check_peers", "root", "0700",
-                                  check_peers_script()),
                     ],
                     host_dirs=[(KEEPALIVED_CONFIG.host_dir, KEEPALIVED_CONFIG.mounted_dir)],
                     capabilities=KEEPALIVED_CAPS,

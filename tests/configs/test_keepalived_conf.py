@@ -11,13 +11,14 @@ import subprocess
 import pytest
 
 from components.inventory import parse_inventory
-from components.loadbalancer import check_peers_script, render_check_haproxy, render_keepalived_conf
+from components.host_config import install_files_script
+from components.loadbalancer import KEEPALIVED_CONFIG, check_peers_script, render_keepalived_conf, track_scripts
 from tests.configs.daemon_support import run
 from tests.unit.inventory_fixtures import make_config
 
 EXTERNAL = {"external_vip": "203.0.113.10", "external_network": "203.0.113.0/24"}
 CASES = [(n, ext) for n in (3, 5) for ext in (False, True)]
-SCRIPTS_DIR = "/usr/local/bin/"
+SCRIPTS_DIR = KEEPALIVED_CONFIG.mounted_dir + "/"
 
 
 def real_interface() -> str:
@@ -43,14 +44,14 @@ def rendered(request, tmp_path_factory):
     for index, node in enumerate(lb_hosts):
         text = render_keepalived_conf(node, index, lb_hosts, inv, "vrrp-pass-longer-than-8")
         # The track scripts must exist (and, with enable_script_security, be root's
-        # only): place the rendered ones in a root-only folder and point the copy at it.
+        # only): write them as the program does, into a root-only folder in place of the
+        # host's, and point the copy of the config at it.
         folder = out / node.name
-        folder.mkdir(mode=0o700)
-        for name, content in (("check_haproxy", render_check_haproxy(node)), ("check_peers", check_peers_script())):
-            script = folder / name
-            script.write_text(content)
-            script.chmod(0o700)
+        script = install_files_script(KEEPALIVED_CONFIG, track_scripts(node))
+        subprocess.run(["bash", "-c", script.replace(KEEPALIVED_CONFIG.host_dir, str(folder))], check=True)
+        for name in track_scripts(node):
             assert f'script "{SCRIPTS_DIR}{name}' in text
+            assert oct((folder / name).stat().st_mode & 0o777) == "0o700"
         path = folder / "keepalived.conf"
         path.write_text(text.replace(SCRIPTS_DIR, f"{folder}/"))
         confs.append((node, path, text))

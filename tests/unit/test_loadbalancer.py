@@ -37,7 +37,8 @@ def test_rolling_order_config_haproxy_keepalived_host_by_host(run):
     haproxy, keepalived = containers(run, "haproxy"), containers(run, "keepalived")
     for i, host in enumerate(lb):
         assert keepalived[host].depends_on() == [f"{host}-keepalived-config"]
-        assert run.named(f"{host}-keepalived-config").depends_on() == [f"{host}-haproxy"]
+        assert run.named(f"{host}-keepalived-config").depends_on() == [f"{host}-keepalived-scripts"]
+        assert run.named(f"{host}-keepalived-scripts").depends_on() == [f"{host}-haproxy"]
         assert haproxy[host].depends_on() == [f"{host}-haproxy-config", f"{host}-volume-haproxy_socket"]
         # The host's haproxy.cfg is written (or reloaded) once the previous host takes
         # part in VRRP again, and after the host preparation (nonlocal_bind, before
@@ -129,19 +130,26 @@ def test_a_host_that_reaches_no_peer_drops_below_every_peer(run):
         assert all(priority - drop < p for other, (p, _) in priorities.items() if other != host)
         track = re.search(r"track_script \{([^}]*)\}", conf).group(1).split()
         assert track == ["check_haproxy", "check_peers"]
-        args = re.search(r'script "/usr/local/bin/check_peers ([^"]*)"', conf).group(1).split()
+        args = re.search(r'script "/var/lib/kolla/keepalived-config/check_peers ([^"]*)"', conf).group(1).split()
         assert args == [str(PORTS["haproxy_stats"]), *(address(run, o) for o in lb if o != host)]
 
 
-def test_the_peer_script_is_the_same_on_every_host(run):
-    """Its peers are keepalived.conf's arguments: a change of the loadbalancer group
-    reloads keepalived.conf and never replaces a keepalived container."""
-    scripts = set()
-    for reg in containers(run, "keepalived").values():
-        uploads = {u["file"]: u["content"] for u in unwrap(reg.inputs["uploads"])}
-        scripts.add(uploads["/var/lib/kolla/config_files/check_peers"])
-    assert scripts == {check_peers_script()}
-    assert "10.0.0" not in check_peers_script()
+def test_track_scripts_are_written_to_the_host_folder_before_the_config_names_them(run):
+    """keepalived.conf names scripts in the mounted host folder, written there by
+    `<host>-keepalived-scripts` before the running keepalived checks the config: a new or
+    changed script never replaces the container. check_peers is the same on every host;
+    its peers are keepalived.conf's arguments."""
+    for host, reg in containers(run, "keepalived").items():
+        conf = unwrap(run.named(f"{host}-keepalived-config").inputs["stdin"])
+        named = re.findall(r'^\s*script "([^ "]+)', conf, re.M)
+        assert named == ["/var/lib/kolla/keepalived-config/check_haproxy",
+                         "/var/lib/kolla/keepalived-config/check_peers"]
+        create = run.named(f"{host}-keepalived-scripts").inputs["create"]
+        for name in ("check_haproxy", "check_peers"):
+            assert f"mv /etc/kolla-ha/keepalived/{name}.new /etc/kolla-ha/keepalived/{name}" in create
+        assert check_peers_script().rstrip("\n") in create
+        assert "10.0.0" not in check_peers_script()
+        assert "check_" not in json.dumps(unwrap(reg.inputs.get("uploads")))
 
 
 def test_isolated_drop_stays_within_keepalived_weights_and_below_the_lowest_peer():

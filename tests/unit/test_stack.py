@@ -36,7 +36,7 @@ def test_container_and_command_count_follows_the_groups(run):
         1 + 2  # mariadb bootstrap step, galera-bootstrap-finish, galera-root-password
         + 6 * 2 + 5 + 1  # db_create + bootstrap for six services, register for five, credential migrate
         + 1  # ceph_setup
-        + 2 * size["loadbalancer"]  # haproxy-config, keepalived-config
+        + 3 * size["loadbalancer"]  # haproxy-config, keepalived-scripts, keepalived-config
         + 7 * size["control"] + size["database"]  # an lb-member per API replica and Galera node
         + len(set(inv.groups["loadbalancer"]) | set(inv.groups["messaging"]))  # host preparation
     )
