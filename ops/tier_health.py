@@ -12,9 +12,11 @@ import time
 from typing import Callable
 
 from components.inventory import Host, Inventory
+from components.loadbalancer import KEEPALIVED_CONFIG
 from ops.host_access import HostUnreachable, run_over_ssh
 
-# One round trip: every answer as `key<TAB>value` lines.
+# One round trip: every answer as `key<TAB>value` lines. @CHECK_HAPROXY@ is keepalived's
+# track script, in the folder keepalived.conf comes from.
 _PROBE = r"""
 set -u
 ids="$(docker ps -aq --filter label=kolla-ha.service)"
@@ -41,13 +43,13 @@ if docker inspect keepalived >/dev/null 2>&1; then
     # now, and keepalived's last words; what an operator needs before restarting it.
     # The dump's age tells a live VRRP process from a stuck one (a stuck one leaves the
     # file unwritten); curl -sS by hand says why the check fails where it fails.
-    *) printf 'keepalived-why\t%s\n' "$(docker exec keepalived sh -c 'echo "dump written $(( $(date +%s) - $(stat -c %Y /tmp/keepalived.data 2>/dev/null || echo 0) )) s ago;"; grep -A16 "VRRP Script = " /tmp/keepalived.data | grep -E "Result|Insecure|Init state|Status|State = "; /usr/local/bin/check_haproxy; echo "check_haproxy by hand: exit $?;"; sed -n "s/^exec //p" /usr/local/bin/check_haproxy | sed "s/ -sf / -sS /" | sh 2>&1 | tail -1' 2>&1 | tr -s ' \n' ' ')" \
+    *) printf 'keepalived-why\t%s\n' "$(docker exec keepalived sh -c 'echo "dump written $(( $(date +%s) - $(stat -c %Y /tmp/keepalived.data 2>/dev/null || echo 0) )) s ago;"; grep -A16 "VRRP Script = " /tmp/keepalived.data | grep -E "Result|Insecure|Init state|Status|State = "; @CHECK_HAPROXY@; echo "check_haproxy by hand: exit $?;"; sed -n "s/^exec //p" @CHECK_HAPROXY@ | sed "s/ -sf / -sS /" | sh 2>&1 | tail -1' 2>&1 | tr -s ' \n' ' ')" \
          "addresses: $(ip -br addr 2>&1 | tr -s ' \n' ' ')" \
          "haproxy listens: $(ss -Hltn 2>&1 | awk '{print $4}' | tr '\n' ' ')" \
          "$(docker logs --tail 8 keepalived 2>&1 | tr -s ' \n' ' ')" ;;
   esac
 fi
-"""
+""".replace("@CHECK_HAPROXY@", f"{KEEPALIVED_CONFIG.mounted_dir}/check_haproxy")
 
 
 # The probe may start an Erlang VM (rabbitmqctl) and asks Docker about forty containers:
