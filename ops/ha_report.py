@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 
-from ops.ha_scenarios import BACK_TARGET_S, DOWNTIME_TARGETS, VIP_TARGET_S  # noqa: E402  (with the scenarios)
+from ops.ha_scenarios import BACK_TARGET_S, DOWNTIME_TARGETS, VIP_SCENARIOS, VIP_TARGET_S  # noqa: E402  (with the scenarios)
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ("baseline", "api-", "db-writer", "db-quorum", "rabbitmq", "memcached", "haproxy-vip", "freeze-", "power-vip",
@@ -142,7 +142,7 @@ def standing(results: list[dict[str, Any]]) -> list[str]:
             why = "; ".join((r.get("still_wrong") or {}).get(host, [])) or "late"
             notes.append(f"{host} not back by itself within {BACK_TARGET_S:.0f} s"
                          + (f" ({seconds} s)" if seconds is not None else f" (still: {why})"))
-        if vip is not None and vip > VIP_TARGET_S:
+        if r["scenario"] in VIP_SCENARIOS and vip is not None and vip > VIP_TARGET_S:
             notes.append(f"VIP moved in {vip} s (target {VIP_TARGET_S} s)")
         bound, probes = DOWNTIME_TARGETS.get(r["scenario"], (0.0, ()))
         over = [f"{p} {r['probes'][p]['downtime_s']} s ({r['probes'][p]['failed']} failed)" for p in probes

@@ -39,6 +39,9 @@ BACK_WAIT_S = 300.0
 # downtime (first to last error) per scenario, in seconds and the probes it applies
 # to; the API probes are the clients of an OpenStack API.
 VIP_TARGET_S = 3.5
+# where the VIP must move: its holder lost. After a full power loss there is no holder
+# to move to; the VIP comes back with the first host.
+VIP_SCENARIOS = ("haproxy-vip", "power-vip", "isolate-vip")
 API_PROBES = ("token", "identity", "image", "placement")
 DOWNTIME_TARGETS: dict[str, tuple[float, tuple[str, ...]]] = {
     "db-writer": (3.0, ("db", *API_PROBES)),
