@@ -13,7 +13,9 @@ import signal
 import socket
 import subprocess
 import time
-from typing import Any, Callable, Mapping, Sequence
+import uuid
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from components.inventory import Inventory, parse_inventory
 from tests.unit.inventory_fixtures import make_config
@@ -142,6 +144,25 @@ def listening_sockets(pids: Sequence[int], proto: str = "t") -> list[str]:
         if any(f"pid={p}," in line for p in pids):
             found.append(line.split()[3])
     return found
+
+
+@contextmanager
+def running_haproxy(cfg: str, out: pathlib.Path, name: str) -> Iterator[tuple[subprocess.Popen, pathlib.Path]]:
+    """A real HAProxy on a rendered haproxy.cfg, checked by `haproxy -c` first; yields the
+    process and its log, and ends it (with its log's tail printed) afterwards. The
+    runtime socket is `out/haproxy.sock`: only its folder differs from a kolla host
+    (no /var/lib/kolla here)."""
+    path = out / "haproxy.cfg"
+    path.write_text(cfg.replace("/var/lib/kolla/haproxy/haproxy.sock", str(out / "haproxy.sock")))
+    assert run(["haproxy", "-c", "-q", "-f", str(path)]).returncode == 0
+    marker = f"{name}-{uuid.uuid4().hex[:8]}"
+    log = out / "haproxy.log"
+    proc = start(["haproxy", "-db", "-f", str(path)], marked_env(marker), log)
+    try:
+        yield proc, log
+    finally:
+        end_marked(marker)
+        print(tail(log))
 
 
 def haproxy_servers_state(socket_path: pathlib.Path, backend: str) -> dict[str, list[str]]:

@@ -23,8 +23,9 @@ from components.catalog import CATALOG
 from components.inventory import Inventory
 from components.loadbalancer import render_haproxy_cfg
 from components.stack import proxied_services
-from tests.configs.daemon_support import (end_marked, haproxy_servers_state, loopback_cluster_inventory, marked_env,
-                                          port_is_open, run, start, tail, wait_until)
+from tests.configs.daemon_support import (
+    haproxy_servers_state, loopback_cluster_inventory, port_is_open, running_haproxy, wait_until,
+)
 
 VIP = "127.0.0.250"  # the loopback inventories' internal VIP
 # Two loopback addresses of their own, so that the two replicas and the VIP share the
@@ -87,24 +88,16 @@ def lb(tmp_path_factory) -> Iterator[dict[str, _Replica]]:
         threading.Thread(target=replica.serve_forever, daemon=True).start()
     out: pathlib.Path = tmp_path_factory.mktemp("haproxy-retry")
     cfg = render_haproxy_cfg(inv.hosts[0], inv, proxied_services(inv), "st4ts-" + uuid.uuid4().hex[:8])
-    # Only the runtime socket's folder differs from a kolla host (no /var/lib/kolla here).
-    path = out / "haproxy.cfg"
-    path.write_text(cfg.replace("/var/lib/kolla/haproxy/haproxy.sock", str(out / "haproxy.sock")))
-    assert run(["haproxy", "-c", "-q", "-f", str(path)]).returncode == 0
-    marker = f"lbretry-{uuid.uuid4().hex[:8]}"
-    log = out / "haproxy.log"
-    proc = start(["haproxy", "-db", "-f", str(path)], marked_env(marker), log)
     try:
-        wait_until("haproxy on the VIP", lambda: port_is_open(VIP, port), 20, proc, log)
-        # Both servers UP (passed their health checks) before any request goes out.
-        wait_until("both replicas up", lambda: _both_up(out / "haproxy.sock"), 30, proc, log)
-        yield replicas
+        with running_haproxy(cfg, out, "lbretry") as (proc, log):
+            wait_until("haproxy on the VIP", lambda: port_is_open(VIP, port), 20, proc, log)
+            # Both servers UP (passed their health checks) before any request goes out.
+            wait_until("both replicas up", lambda: _both_up(out / "haproxy.sock"), 30, proc, log)
+            yield replicas
     finally:
-        end_marked(marker)
         for replica in replicas.values():
             replica.shutdown()
             replica.server_close()
-        print(tail(log))
 
 
 def _both_up(sock_path: pathlib.Path) -> bool:

@@ -19,8 +19,9 @@ import pytest
 
 from components.defaults import PORTS
 from components.loadbalancer import galera_section, render_haproxy_cfg
-from tests.configs.daemon_support import (end_marked, haproxy_servers_state, loopback_cluster_inventory, marked_env,
-                                          port_is_open, run, start, tail, wait_until)
+from tests.configs.daemon_support import (
+    haproxy_servers_state, loopback_cluster_inventory, port_is_open, running_haproxy, wait_until,
+)
 
 VIP = "127.0.0.250"  # the loopback inventories' internal VIP
 NODES = {"ctl1": "127.0.0.31", "ctl2": "127.0.0.32", "ctl3": "127.0.0.33"}
@@ -81,25 +82,19 @@ def lb(tmp_path_factory) -> Iterator[pathlib.Path]:
         filler.connect_ex((NODES["ctl1"], DB_PORT))
         fillers.append(filler)
     out: pathlib.Path = tmp_path_factory.mktemp("haproxy-writer")
-    cfg = render_haproxy_cfg(inv.hosts[0], inv, [galera_section(inv.group("database"))], "st4ts-" + uuid.uuid4().hex[:8])
-    path = out / "haproxy.cfg"
-    path.write_text(cfg.replace("/var/lib/kolla/haproxy/haproxy.sock", str(out / "haproxy.sock")))
-    assert run(["haproxy", "-c", "-q", "-f", str(path)]).returncode == 0
-    marker = f"lbwriter-{uuid.uuid4().hex[:8]}"
-    log = out / "haproxy.log"
-    proc = start(["haproxy", "-db", "-f", str(path)], marked_env(marker), log)
+    cfg = render_haproxy_cfg(inv.hosts[0], inv, [galera_section(inv.group("database"))],
+                             "st4ts-" + uuid.uuid4().hex[:8])
     try:
-        wait_until("haproxy on the VIP", lambda: port_is_open(VIP, DB_PORT), 20, proc, log)
-        wait_until("every node up", lambda: set(_states(out).values()) == {"2"}, 30, proc, log)
-        yield out
+        with running_haproxy(cfg, out, "lbwriter") as (proc, log):
+            wait_until("haproxy on the VIP", lambda: port_is_open(VIP, DB_PORT), 20, proc, log)
+            wait_until("every node up", lambda: set(_states(out).values()) == {"2"}, 30, proc, log)
+            yield out
     finally:
-        end_marked(marker)
         for server in servers:
             server.shutdown()
             server.server_close()
         for sock in (*fillers, dead):
             sock.close()
-        print(tail(log))
 
 
 def _states(out: pathlib.Path) -> dict[str, str]:

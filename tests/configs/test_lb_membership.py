@@ -12,8 +12,9 @@ from components.defaults import PORTS
 from components.lb_membership import drain_script, ready_script
 from components.loadbalancer import render_haproxy_cfg
 from components.stack import proxied_services
-from tests.configs.daemon_support import (end_marked, haproxy_servers_state, loopback_inventory, marked_env,
-                                          port_is_open, run, start, tail, wait_until)
+from tests.configs.daemon_support import (
+    haproxy_servers_state, loopback_inventory, port_is_open, run, running_haproxy, wait_until,
+)
 
 PASSWORD = "st4ts-" + uuid.uuid4().hex[:12]
 # HAProxy's admin-state bits (`show servers state`): forced drain.
@@ -28,20 +29,9 @@ def haproxy(tmp_path_factory):
     out: pathlib.Path = tmp_path_factory.mktemp("haproxy-admin")
     socket_path = out / "haproxy.sock"
     cfg = render_haproxy_cfg(node, inv, proxied_services(inv), PASSWORD)
-    # Only the runtime socket's folder differs from a kolla host (no /var/lib/kolla here).
-    cfg = cfg.replace("/var/lib/kolla/haproxy/haproxy.sock", str(socket_path))
-    path = out / "haproxy.cfg"
-    path.write_text(cfg)
-    assert run(["haproxy", "-c", "-q", "-f", str(path)]).returncode == 0
-    marker = f"lbmember-{uuid.uuid4().hex[:8]}"
-    log = out / "haproxy.log"
-    proc = start(["haproxy", "-db", "-f", str(path)], marked_env(marker), log)
-    try:
+    with running_haproxy(cfg, out, "lbmember") as (proc, log):
         wait_until("haproxy stats", lambda: port_is_open(node.address, PORTS["haproxy_stats"]), 20, proc, log)
         yield node.address, socket_path
-    finally:
-        end_marked(marker)
-        print(tail(log))
 
 
 def admin_state(socket_path: pathlib.Path, backend: str, server: str) -> int:
