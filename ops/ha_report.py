@@ -76,6 +76,15 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def last_cleared(way_back: list[tuple[float, list[str]]], count: int = 3) -> list[tuple[float, str]]:
+    """The last `count` things a host lacked on its way back, with the second (from the
+    heal) each was first seen gone: what its figure waited for."""
+    cleared: list[tuple[float, str]] = []
+    for (_, before), (at, after) in zip(way_back, way_back[1:]):
+        cleared += [(at, problem) for problem in before if problem not in after]
+    return cleared[-count:]
+
+
 def scenario_section(result: dict[str, Any], image: str) -> list[str]:
     back = ", ".join(f"{h} {_fmt(s)} s" for h, s in result["back_s"].items()) or "–"
     vip = result["vip_move_s"]
@@ -101,6 +110,11 @@ def scenario_section(result: dict[str, Any], image: str) -> list[str]:
             f"{_fmt(f['p99_before_ms'])} | {_fmt(f['p50_during_ms'])} / {_fmt(f['p99_during_ms'])} | "
             f"{_fmt(f['p50_after_ms'])} / {_fmt(f['p99_after_ms'])} | {f['first_error'][:80].replace('|', '/')} |"
         )
+    waits = {host: last_cleared(seen) for host, seen in (result.get("way_back") or {}).items()}
+    if any(waits.values()):
+        lines += ["", "Last to come back: " + "; ".join(
+            f"{host}: " + ", ".join(f"{problem[:60]} ({at} s)" for at, problem in cleared)
+            for host, cleared in waits.items() if cleared)]
     if result["still_wrong"]:
         lines += ["", "Still wrong when the wait ended: "
                   + "; ".join(f"{h}: {', '.join(w)}" for h, w in result["still_wrong"].items())]

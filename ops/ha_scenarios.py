@@ -252,9 +252,18 @@ def run_scenario(scenario: Scenario, inj: FaultInjector, target: WorkloadTarget,
     scenario.heal(inj, hosts)
     back: dict[str, float | None] = {}
     still_wrong: dict[str, list[str]] = {}
+    # What each host still lacked, stamped from the heal, each time that changed: the
+    # last thing to clear is what its way back waited for.
+    way_back: dict[str, list[tuple[float, list[str]]]] = {}
 
     def watch(host: Host) -> None:
-        seconds, wrong = wait_until_back(host, inv, BACK_WAIT_S)
+        seen = way_back.setdefault(host.name, [])
+
+        def look(wrong: list[str]) -> None:
+            if not seen or seen[-1][1] != wrong:
+                seen.append((round(time.time() - heal_at, 1), wrong))
+
+        seconds, wrong = wait_until_back(host, inv, BACK_WAIT_S, on_look=look)
         # Measured from the heal (for a crash, the fault: nothing is healed), each host
         # watched on its own, so no host's figure includes the wait for another.
         back[host.name] = None if seconds is None else round(time.time() - heal_at, 1)
@@ -285,6 +294,7 @@ def run_scenario(scenario: Scenario, inj: FaultInjector, target: WorkloadTarget,
         "back_s": back,
         "back_within_target": all(v is not None and v <= BACK_TARGET_S for v in back.values()),
         "still_wrong": still_wrong,
+        "way_back": way_back,
         "probes": {p: dataclasses.asdict(probe_figures(p, samples, fault_at, recovered_at)) for p in probes},
         "vip_moves": [dataclasses.asdict(m) for m in vip_moves(monitor.observations)],
         "fault_effective_at": effective_at,

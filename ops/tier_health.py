@@ -124,13 +124,16 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
 
 
 def wait_until_back(host: Host, inv: Inventory, timeout: float, interval: float = 2.0,
-                    clock: Callable[[], float] = time.monotonic) -> tuple[float | None, list[str]]:
+                    clock: Callable[[], float] = time.monotonic,
+                    on_look: Callable[[list[str]], None] | None = None) -> tuple[float | None, list[str]]:
     """Seconds until `host` is back in every tier (None if not within `timeout`), and
-    what was still wrong at the last look."""
+    what was still wrong at the last look. `on_look` sees every look's answer."""
     start = clock()
     last: list[str] = []
     while clock() - start < timeout:
         last = problems(host, inv)
+        if on_look is not None:
+            on_look(last)
         if not last:
             return clock() - start, []
         time.sleep(interval)

@@ -45,3 +45,16 @@ def test_a_downtime_over_the_scenarios_bound_is_named_per_probe() -> None:
     # A scenario without a bound is judged on loss and return only.
     result["scenario"] = "power-all"
     assert "- power-all: 0 lost, back in time" in standing([result])
+
+
+def test_the_way_back_names_what_cleared_last_and_when() -> None:
+    from ops.ha_report import last_cleared
+
+    seen = [(2.0, ["no kolla-ha container answers"]),
+            (40.5, ["galera: no answer", "keystone is starting", "rabbitmq: running nodes none"]),
+            (61.0, ["keystone is starting"]),
+            (90.2, [])]
+    assert last_cleared(seen) == [(61.0, "galera: no answer"), (61.0, "rabbitmq: running nodes none"),
+                                  (90.2, "keystone is starting")]
+    assert last_cleared(seen, count=1) == [(90.2, "keystone is starting")]
+    assert last_cleared([(5.0, [])]) == []
