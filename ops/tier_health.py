@@ -20,21 +20,37 @@ from ops.host_access import HostUnreachable, run_over_ssh
 _PROBE = r"""
 set -u
 ids="$(docker ps -aq --filter label=kolla-ha.service)"
-# One inspect for every container: one Docker CLI process instead of forty.
-[ -n "$ids" ] && docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.HostConfig.RestartPolicy.Name}}" $ids
-if docker inspect mariadb >/dev/null 2>&1; then
+ready=no
+if [ -n "$ids" ]; then
+  # One inspect for every container: one Docker CLI process instead of forty.
+  inspected="$(docker inspect -f "container	{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.HostConfig.RestartPolicy.Name}}" $ids)"
+  printf '%s\n' "$inspected"
+  ready=yes
+  # The same rules as read_probe, in builtins: a service runs and is healthy (or has
+  # no check); a one-shot step (no restart policy) may have exited.
+  while read -r _ _ status health restart; do
+    case "$status/$health/$restart" in
+      running/healthy/*|running/none/*|exited/*/no|exited/*/) ;;
+      *) ready=no ;;
+    esac
+  done <<< "$inspected"
+fi
+if [ "$ready" = no ]; then
+  # The questions below start processes in the containers (rabbitmqctl boots an Erlang
+  # VM): while a container is still starting, the host is not back whatever they say,
+  # and after a full power loss they took CPU from the very services being waited for.
+  printf 'deferred\tasked again once every container runs and is healthy\n'
+  exit 0
+fi
+# Which tiers' containers this host runs, from the inspect above.
+has() { [[ "$inspected" == *"	/$1 "* ]]; }
+if has mariadb; then
   docker exec mariadb mysql -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_cluster_state_uuid')" 2>/dev/null | sed 's/^/galera	/'
 fi
-if docker inspect rabbitmq >/dev/null 2>&1; then
-  # rabbitmqctl boots an Erlang VM (seconds of CPU): only worth it once the node
-  # accepts AMQP, which its health check tells for free.
-  if [ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' rabbitmq)" = healthy ]; then
-    printf 'rabbitmq\t%s\n' "$(docker exec rabbitmq rabbitmqctl -q cluster_status --formatter json 2>/dev/null | tr -d '\n')"
-  else
-    printf 'rabbitmq\tnot asked (its container is not healthy)\n'
-  fi
+if has rabbitmq; then
+  printf 'rabbitmq\t%s\n' "$(docker exec rabbitmq rabbitmqctl -q cluster_status --formatter json 2>/dev/null | tr -d '\n')"
 fi
-if docker inspect keepalived >/dev/null 2>&1; then
+if has keepalived; then
   state="$(docker exec keepalived sh -c 'rm -f /tmp/keepalived.data; kill -USR1 1; for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/keepalived.data ] && break; sleep 0.2; done; grep -m1 "State = " /tmp/keepalived.data' 2>/dev/null | tr -d ' ')"
   printf 'keepalived\t%s\n' "$state"
   case "$state" in
@@ -76,6 +92,7 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
     keepalived = ""
     keepalived_why: list[str] = []
     containers = 0
+    deferred = False
     for line in stdout.splitlines():
         kind, _, value = line.partition("\t")
         if kind == "container":
@@ -96,8 +113,13 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
             keepalived = value
         elif kind == "keepalived-why":
             keepalived_why.append(value.strip())
+        elif kind == "deferred":
+            deferred = True
     if containers == 0:
         found.append("no kolla-ha container answers")
+    if deferred and found:
+        # The tiers' own questions wait for the containers (see _PROBE).
+        return found
     if host.name in inv.groups.get("database", ()):
         size = str(len(inv.groups["database"]))
         if (galera.get("wsrep_local_state_comment"), galera.get("wsrep_cluster_status"),
@@ -112,9 +134,7 @@ def read_probe(stdout: str, host: Host, inv: Inventory) -> list[str]:
         except ValueError:
             running = []
         wanted = sorted(f"rabbit@{n}" for n in inv.groups["messaging"])
-        if rabbit.startswith("not asked"):
-            found.append(f"rabbitmq: {rabbit}")
-        elif running != wanted:
+        if running != wanted:
             found.append(f"rabbitmq: running nodes {running or 'none'}")
     if host.name in inv.groups.get("loadbalancer", ()):
         if keepalived not in ("State=BACKUP", "State=MASTER"):

@@ -103,7 +103,8 @@ def _probe_output(galera_state: str = "Synced", size: str = "3", running: str = 
     (_probe_output(size="2"), ["galera"]),
     (_probe_output(state_uuid="00000000-0000-0000-0000-000000000000"), ["no state UUID"]),
     (_probe_output(running='"rabbit@ctl1"'), ["rabbitmq"]),
-    (_probe_output(rabbit="not asked (its container is not healthy)"), ["rabbitmq: not asked"]),
+    # While a container starts, the tiers' own questions are not asked (nor judged).
+    ("container\t/mariadb running starting unless-stopped\ndeferred\tasked again once ...", ["mariadb is starting"]),
     (_probe_output(keepalived="State=FAULT"), ["keepalived"]),
     (_probe_output(keepalived="State=FAULT", why="Status = BAD check_haproxy by hand: exit 7"),
      ["keepalived: State=FAULT (Status = BAD check_haproxy by hand: exit 7)"]),
@@ -245,3 +246,32 @@ def test_lab_addresses_read_a_live_namespace_and_ask_again_for_a_new_pid(monkeyp
     answers[0] = None  # powered off: Docker reports no pid
     addresses._pids["ctl1"] = 2**22 + 1
     assert not addresses.holds(host, "127.0.0.1") and "ctl1" not in addresses._pids
+
+
+@pytest.mark.parametrize(("inspected", "deferred"), [
+    ("/mariadb running healthy unless-stopped\n/keystone_bootstrap exited none no", False),
+    ("/mariadb running starting unless-stopped\n/keystone_bootstrap exited none no", True),
+    ("/mariadb restarting none unless-stopped", True),
+    ("/haproxy exited none unless-stopped", True),
+    ("/keepalived running none unless-stopped", False),
+])
+def test_the_probe_asks_the_tiers_only_once_every_container_is_ready(tmp_path, inspected: str,
+                                                                     deferred: bool) -> None:
+    """The probe's shell rule for "ready" agrees with read_probe's: it defers exactly when
+    read_probe finds a container problem. Docker is stood in for by a script that answers
+    `ps` and `inspect` and records anything else it is asked."""
+    from ops.tier_health import _PROBE
+
+    asked = tmp_path / "asked"
+    lines = "\n".join(f"container\t{line}" for line in inspected.splitlines())
+    docker = tmp_path / "docker"
+    docker.write_text("#!/bin/bash\n"
+                      f'case "$1" in ps) echo abc ;; inspect) printf "{lines}\\n" ;; *) echo "$@" >> {asked} ;; esac\n')
+    docker.chmod(0o755)
+    done = subprocess.run(["bash", "-c", _PROBE], capture_output=True, text=True, check=False,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert ("deferred\t" in done.stdout) is deferred
+    assert asked.exists() is not deferred
+    inv = inventory()
+    assert bool([p for p in read_probe(done.stdout, inv.host("ctl2"), inv) if " is " in p]) is deferred
