@@ -44,7 +44,7 @@ def render_node_files(node: Any, members: Sequence[Any], settings: Mapping[str, 
     return {
         "my.cnf": render("galera/my.cnf.j2", **ctx),
         "clustercheck.cnf": render("galera/clustercheck.cnf.j2", **ctx),
-        "galera_clustercheck": render("galera/galera_clustercheck.sh.j2", **ctx),
+        "galera_clustercheck": render("galera/galera_clustercheck.py.j2", **ctx),
         "galera_start": render("galera/galera_start.sh.j2", **ctx),
         "galera_bootstrap": render("galera/galera_bootstrap.sh.j2", **ctx),
     }
@@ -156,10 +156,8 @@ class GaleraCluster(pulumi.ComponentResource):
                 KollaService(
                     name="mariadb_clustercheck",
                     image=IMAGE,
-                    command=(
-                        f"socat TCP-LISTEN:{PORTS['galera_clustercheck']},bind={host.spec.address},"
-                        "reuseaddr,fork EXEC:/usr/local/bin/galera_clustercheck"
-                    ),
+                    command=(f"/usr/local/bin/galera_clustercheck --serve {host.spec.address} "
+                             f"{PORTS['galera_clustercheck']}"),
                     files=files(["clustercheck.cnf", "galera_clustercheck"]),
                     healthcheck=HealthCheck(test=tcp_probe(host.spec.address, PORTS["galera_clustercheck"])),
                 ),

@@ -9,8 +9,13 @@ temporary folder and root, so the test needs no access to the host's MariaDB.
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import os
 import pathlib
+import signal
 import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -169,7 +174,7 @@ def test_server_listens_on_the_node_address_only(db):
 
 
 def test_clustercheck_answers_200_while_synced(db):
-    code, out = http_check(["bash", str(db.etc / "galera_clustercheck")], db.env)
+    code, out = http_check([sys.executable, str(db.etc / "galera_clustercheck")], db.env)
     assert code == 0, out
     head, body = out.split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 200 OK\r\n")
@@ -177,16 +182,59 @@ def test_clustercheck_answers_200_while_synced(db):
     assert "Galera node db1 is synced." in body
 
 
+def test_clustercheck_answers_alike_on_an_image_without_pymysql(db):
+    # python -S: no site-packages, so no pymysql; the check runs the mysql client.
+    assert http_check([sys.executable, str(db.etc / "galera_clustercheck")], db.env) == \
+        http_check([sys.executable, "-S", str(db.etc / "galera_clustercheck")], db.env)
+
+
 def test_clustercheck_answers_503_when_the_node_is_unreachable(db, tmp_path):
     cnf = tmp_path / "clustercheck.cnf"
     cnf.write_text((db.etc / "clustercheck.cnf").read_text().replace(f"port = {db.ports['mariadb']}", f"port = {free_port()}"))
     script = (db.etc / "galera_clustercheck").read_text().replace(str(db.etc / "clustercheck.cnf"), str(cnf))
-    code, out = http_check(["bash", "-c", script], db.env)
+    code, out = http_check([sys.executable, "-c", script], db.env)
+    # The same answer without pymysql (the mysql client's path).
+    assert http_check([sys.executable, "-S", "-c", script], db.env) == (code, out)
     assert code == 1
     head, body = out.split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 503 Service Unavailable\r\n")
     assert f"Content-Length: {len(body.encode())}" in head
     assert "state=down cluster=down" in body
+
+
+def test_the_served_check_answers_haproxys_request_and_a_frozen_server_with_503(db):
+    port = free_port()
+    log = db.base / "clustercheck-serve.log"
+    server = start([sys.executable, str(db.etc / "galera_clustercheck"), "--serve", LOOPBACK, str(port)], db.env, log)
+    try:
+        def ask() -> tuple[int, str]:
+            # What `option httpchk` sends: OPTIONS / over HTTP/1.0.
+            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=15)
+            conn._http_vsn_str = "HTTP/1.0"
+            try:
+                conn.request("OPTIONS", "/")
+                answer = conn.getresponse()
+                return answer.status, answer.read().decode()
+            finally:
+                conn.close()
+
+        wait_until("the check listens", lambda: f"{LOOPBACK}:{port}" in listening_sockets([server.pid]), 30, server, log)
+        assert ask() == (200, "Galera node db1 is synced.\r\n")
+        # A frozen mariadbd still has its socket: the kernel accepts, nobody answers.
+        os.kill(db.server.pid, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            code, body = ask()
+            waited = time.monotonic() - began
+        finally:
+            os.kill(db.server.pid, signal.SIGCONT)
+        assert code == 503 and "state=down cluster=down" in body, body
+        # Answered before HAProxy's timeout_check gives up on the check (10 s by default).
+        assert waited < 9, waited
+        assert ask()[0] == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def clustercheck_for(db, sst_method: str) -> str:
@@ -205,10 +253,10 @@ def test_a_donor_still_serves_with_mariabackup_and_not_with_rsync(db):
     db.sql("SET GLOBAL wsrep_desync = ON")
     try:
         wait_until("Donor/Desynced", lambda: db.value("SHOW STATUS LIKE 'wsrep_local_state'") == "2", 30)
-        code, out = http_check(["bash", "-c", clustercheck_for(db, "mariabackup")], db.env)
+        code, out = http_check([sys.executable, "-c", clustercheck_for(db, "mariabackup")], db.env)
         assert code == 0 and out.startswith("HTTP/1.1 200 OK\r\n"), out
         assert "Galera node db1 is a donor and still serves" in out
-        code, out = http_check(["bash", "-c", clustercheck_for(db, "rsync")], db.env)
+        code, out = http_check([sys.executable, "-c", clustercheck_for(db, "rsync")], db.env)
         assert code == 1 and out.startswith("HTTP/1.1 503 Service Unavailable\r\n"), out
         assert "state=2 cluster=Primary" in out
     finally:
