@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from components import galera
-from components.defaults import PORTS
+from components.defaults import PORTS, HAProxyTunables
 from tests.configs.daemon_support import (
     LOOPBACK, end_marked, free_port, listening_sockets, loopback_inventory, marked_env, run, start, tail,
     wait_until,
@@ -229,8 +229,10 @@ def test_the_served_check_answers_haproxys_request_and_a_frozen_server_with_503(
         finally:
             os.kill(db.server.pid, signal.SIGCONT)
         assert code == 503 and "state=down cluster=down" in body, body
-        # Answered before HAProxy's timeout_check gives up on the check (10 s by default).
-        assert waited < 9, waited
+        # Answered (after the script's 5 s) before HAProxy's default timeout_check would
+        # give up on the check and count a failure without any answer.
+        assert HAProxyTunables().timeout_check == "10s"
+        assert waited < 10, waited
         assert ask()[0] == 200
     finally:
         server.terminate()
