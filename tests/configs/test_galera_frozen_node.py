@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
 from tests.configs.test_galera_cluster_crash import Node, _wait, cluster  # noqa: F401 (the fixture)
+from tests.configs.test_galera_daemon import http_check
 
 
 def check(node: Node, *python_flags: str) -> int:
     """The rendered clustercheck's HTTP status for `node` (its one-shot mode, which asks
     the server exactly as the served one does); -S: without PyMySQL, the mysql client."""
-    done = subprocess.run([sys.executable, *python_flags, str(node.base / "etc" / "galera_clustercheck")],
-                          env=node.env, capture_output=True, timeout=60)
-    return int(done.stdout.split(b" ", 2)[1])
+    _, answer = http_check([sys.executable, *python_flags, str(node.base / "etc" / "galera_clustercheck")], node.env)
+    return int(answer.split(" ", 2)[1])
 
 
 def size_seen_by(node: Node) -> str:
