@@ -16,7 +16,14 @@ import pulumi_command as command
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaFile, KollaService, service_container, tcp_probe
+from components.kolla import (
+    INFRASTRUCTURE_CPU_SHARES,
+    HealthCheck,
+    KollaFile,
+    KollaService,
+    service_container,
+    tcp_probe,
+)
 from components.lb_membership import lb_membership, stats_credentials
 from components.one_shot import OneShot, one_shot_step
 from components.passwords import Passwords
@@ -147,6 +154,7 @@ class GaleraCluster(pulumi.ComponentResource):
                     ),
                     wait_timeout_s=900,
                     stop_grace_s=120,
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                 ),
                 parent=self,
                 depends_on=waits_on,
@@ -160,6 +168,7 @@ class GaleraCluster(pulumi.ComponentResource):
                              f"{PORTS['galera_clustercheck']}"),
                     files=files(["clustercheck.cnf", "galera_clustercheck"]),
                     healthcheck=HealthCheck(test=tcp_probe(host.spec.address, PORTS["galera_clustercheck"])),
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                 ),
                 parent=self,
                 depends_on=[node],

@@ -20,6 +20,12 @@ from components.host import HostNode
 
 CONFIG_DIR = "/var/lib/kolla/config_files"
 LOG_OPTS = {"max-size": "50m", "max-file": "5"}
+# CPU weight of the tiers every OpenStack service waits on (database, message queue,
+# load balancer, cache): four times Docker's default 1024. It only matters while the
+# host's CPUs are all busy, which is exactly a boot after a power loss, when every
+# service on the host starts at once; the services then find their database and broker
+# up instead of retrying against them. Measured in docs/ha-report.md (power-all).
+INFRASTRUCTURE_CPU_SHARES = 4096
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class KollaService:
     wait_timeout_s: int = 300
     stop_grace_s: int = 30
     labels: dict[str, str] = field(default_factory=dict)
+    # Relative CPU weight (Docker's --cpu-shares); None keeps Docker's default, 1024.
+    cpu_shares: int | None = None
 
 
 def config_json(command: str, files: Sequence[KollaFile], permissions: Sequence[dict[str, object]]) -> str:
@@ -143,6 +151,8 @@ def _base_args(host: HostNode, svc: KollaService) -> dict[str, object]:
         or None,
         log_driver="json-file",
         log_opts=LOG_OPTS,
+        # Changed in place (`docker update`), no restart (PULUMI-ENGINE.md §1).
+        cpu_shares=svc.cpu_shares,
     )
 
 

@@ -18,7 +18,7 @@ from components.host_config import (
     ReloadableConfig, delete_script, install_files_script, reload_script, write_script,
 )
 from components.inventory import Inventory
-from components.kolla import HealthCheck, KollaFile, KollaService, service_container
+from components.kolla import INFRASTRUCTURE_CPU_SHARES, HealthCheck, KollaFile, KollaService, service_container
 from components.passwords import Passwords
 from components.rendering import CONFIGS, render
 from components.rolling import roll
@@ -229,6 +229,7 @@ class LoadBalancer(pulumi.ComponentResource):
                     healthcheck=HealthCheck(
                         test=f"curl -sf -o /dev/null http://{node.address}:{PORTS['haproxy_stats']}/_alive"
                     ),
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                 ),
                 parent=self,
                 depends_on=[config],
@@ -249,6 +250,7 @@ class LoadBalancer(pulumi.ComponentResource):
                     host_dirs=[(KEEPALIVED_CONFIG.host_dir, KEEPALIVED_CONFIG.mounted_dir)],
                     capabilities=KEEPALIVED_CAPS,
                     healthcheck=HealthCheck(test="pgrep -x keepalived >/dev/null"),
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                 ),
                 parent=self,
                 depends_on=[kconfig],

@@ -12,7 +12,7 @@ import pulumi
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaService, service_container
+from components.kolla import INFRASTRUCTURE_CPU_SHARES, HealthCheck, KollaService, service_container
 from components.rolling import roll
 
 
@@ -62,6 +62,7 @@ class MemcachedPool(pulumi.ComponentResource):
                     image="memcached",
                     command=memcached_command(address, args.settings),
                     healthcheck=HealthCheck(test=health_probe(address)),
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                 ),
                 parent=self,
                 depends_on=waits_on,

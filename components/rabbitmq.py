@@ -16,7 +16,14 @@ import pulumi
 
 from components.defaults import PORTS
 from components.host import HostNode
-from components.kolla import HealthCheck, KollaFile, KollaService, service_container, tcp_probe
+from components.kolla import (
+    INFRASTRUCTURE_CPU_SHARES,
+    HealthCheck,
+    KollaFile,
+    KollaService,
+    service_container,
+    tcp_probe,
+)
 from components.passwords import Passwords
 from components.rendering import rabbitmq_password_hash, render
 from components.rolling import roll
@@ -168,6 +175,7 @@ class RabbitMQCluster(pulumi.ComponentResource):
                     ),
                     wait_timeout_s=600,
                     stop_grace_s=60,
+                    cpu_shares=INFRASTRUCTURE_CPU_SHARES,
                     # Read by ops/plan_guard.py: a queue type switch is not a rolling change.
                     labels={"kolla-ha.rabbitmq-queue-type": args.settings["queue_type"]},
                 ),

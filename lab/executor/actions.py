@@ -193,6 +193,7 @@ class Actions:
             ulimits=[Ulimit(name=u["name"], soft=int(u["soft"]), hard=int(u["hard"]))
                      for u in inputs.get("ulimits") or []] or None,
             log_config=LogConfig(type=inputs.get("logDriver") or "json-file", config=inputs.get("logOpts") or {}),
+            cpu_shares=int(inputs["cpuShares"]) if inputs.get("cpuShares") else None,
         )
         try:
             if inputs.get("uploads"):
@@ -251,12 +252,15 @@ class Actions:
             f"(status {container.attrs['State'].get('Status')}); last probe: {probe.strip()[:500]}\n{tail}"
         )
 
-    def update_container_restart(self, client: docker.DockerClient, container_id: str, restart: str,
-                                 max_retry_count: int) -> None:
-        """The one ContainerUpdate call of an in-place update (restart policy + resources)."""
+    def update_container_resources(self, client: docker.DockerClient, container_id: str, restart: str,
+                                   max_retry_count: int, cpu_shares: int) -> None:
+        """The one ContainerUpdate call of an in-place update (restart policy + resources).
+        A cpu_shares of 0 (unset) is left out, and Docker keeps the current weight: taking
+        the argument away does not bring back the default, as with the provider."""
         client.api.update_container(
             container_id, restart_policy={"Name": "" if restart == "no" else restart,
-                                          "MaximumRetryCount": max_retry_count})
+                                          "MaximumRetryCount": max_retry_count},
+            cpu_shares=cpu_shares or None)
 
     def start_container(self, client: docker.DockerClient, container_id: str) -> None:
         client.api.start(container_id)

@@ -190,9 +190,11 @@ class Providers:
         before, after = plain(old.outputs), plain(new.inputs)
         client = self._client(new)
         # One ContainerUpdate carries the restart policy and the resource values (§1 table).
-        if (before.get("restart"), before.get("maxRetryCount")) != (after.get("restart"), after.get("maxRetryCount")):
-            self.actions.update_container_restart(client, old.id, after.get("restart") or "no",
-                                                  int(after.get("maxRetryCount") or 0))
+        keys = ("restart", "maxRetryCount", "cpuShares")
+        if [before.get(k) for k in keys] != [after.get(k) for k in keys]:
+            self.actions.update_container_resources(client, old.id, after.get("restart") or "no",
+                                                    int(after.get("maxRetryCount") or 0),
+                                                    int(after.get("cpuShares") or 0))
         # must_run false -> true starts the container (only if start); nothing else does.
         if before.get("mustRun") is False and after.get("mustRun", True) and after.get("start", True):
             self.actions.start_container(client, old.id)

@@ -53,10 +53,10 @@ CONTAINER_SCHEMA = BridgedSchema(
         # Not implemented, but ForceNew with a default Check fills in.
         "readOnly", "tty", "stdinOpen",
     }),
-    # §1 table: restart/maxRetryCount -> `docker update`; mustRun false->true -> start;
-    # the others only change the state.
+    # §1 table: restart/maxRetryCount/cpuShares -> `docker update`; mustRun false->true ->
+    # start; the others only change the state.
     in_place=frozenset({
-        "restart", "maxRetryCount", "healthcheck", "wait", "waitTimeout", "mustRun", "attach", "logs",
+        "restart", "maxRetryCount", "cpuShares", "healthcheck", "wait", "waitTimeout", "mustRun", "attach", "logs",
         "destroyGraceSeconds", "start", "rm", "removeVolumes", "containerReadRefreshTimeoutMilliseconds",
         "memoryReservation",
     }),
@@ -125,7 +125,7 @@ SUPPORTED: dict[str, set[str]] = {
     CONTAINER: {
         "name", "image", "command", "entrypoints", "envs", "networkMode", "volumes", "uploads", "labels", "hosts",
         "capabilities", "restart", "maxRetryCount", "healthcheck", "wait", "waitTimeout", "mustRun", "attach",
-        "logs", "logDriver", "logOpts", "destroyGraceSeconds", "start", "ulimits", "removeVolumes",
+        "logs", "logDriver", "logOpts", "destroyGraceSeconds", "start", "ulimits", "removeVolumes", "cpuShares",
     },
     REMOTE_COMMAND: {"connection", "create", "update", "delete", "triggers", "logging", "environment", "stdin",
                      "addPreviousOutputInEnv"},

@@ -141,8 +141,12 @@ class FakeWorld(Actions):
         observed = {"running": container.running, "exitCode": container.exit_code}
         return {"id": container.id, **observed, "containerLogs": ""}
 
-    def update_container_restart(self, client: Any, container_id: str, restart: str, max_retry_count: int) -> None:
-        self.daemon(client).containers[container_id].restart = restart
+    def update_container_resources(self, client: Any, container_id: str, restart: str, max_retry_count: int,
+                                   cpu_shares: int) -> None:
+        container = self.daemon(client).containers[container_id]
+        container.restart = restart
+        if cpu_shares:
+            container.inputs["cpuShares"] = cpu_shares
         self.event("update", client.url, self.daemon(client).containers[container_id].name)
 
     def start_container(self, client: Any, container_id: str) -> None:

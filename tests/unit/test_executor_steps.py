@@ -27,7 +27,8 @@ C = "docker:index/container:Container"
 
 def program(root_env: str = "1", restart: str = "unless-stopped", wait_timeout: int = 60,
             member_triggers: list[Any] | None = None, extra: Callable[[dict[str, Any]], None] | None = None,
-            declare_ordered: bool = True, declare_gated: bool = True) -> Callable[[], None]:
+            declare_ordered: bool = True, declare_gated: bool = True,
+            cpu_shares: int | None = None) -> Callable[[], None]:
     """A delete-before-replace one-shot `root`; `gated` takes root's exit code into a
     label (a property dependency on a ForceNew input); `ordered` only depends_on root;
     `tolerant` takes it into wait_timeout (updated in place); `member` is a command
@@ -45,7 +46,7 @@ def program(root_env: str = "1", restart: str = "unless-stopped", wait_timeout: 
         made: dict[str, Any] = {"prov": prov, "image": image, "root": root}
         if declare_gated:
             made["gated"] = docker.Container(
-                "gated", name="gated", image=image.image_id, restart=restart,
+                "gated", name="gated", image=image.image_id, restart=restart, cpu_shares=cpu_shares,
                 labels=[docker.ContainerLabelArgs(label="gate", value=root.exit_code.apply(lambda _: "ok"))],
                 opts=opts(depends_on=[root], delete_before_replace=True))
         if declare_ordered:
@@ -94,6 +95,18 @@ def test_restart_policy_change_is_one_docker_update_and_no_replacement(tmp_path:
     assert world.events == [("update", HOST, "gated")]
     assert world.daemons[HOST].containers[next(c.id for c in world.daemons[HOST].containers.values()
                                                  if c.name == "gated")].restart == "always"
+
+
+def test_cpu_shares_change_is_one_docker_update_and_no_replacement(tmp_path: Path) -> None:
+    """§1 table: cpu_shares goes in the same ContainerUpdate as the restart policy; not ForceNew."""
+    world = FakeWorld()
+    run(tmp_path, world, program())
+    world.events.clear()
+    engine, _ = run(tmp_path, world, program(cpu_shares=4096))
+    assert ops_of(engine, "gated") == ["update"]
+    assert world.events == [("update", HOST, "gated")]
+    gated = next(c for c in world.daemons[HOST].containers.values() if c.name == "gated")
+    assert gated.inputs["cpuShares"] == 4096 and gated.restart == "unless-stopped"
 
 
 def test_in_place_change_the_provider_does_not_apply_changes_only_the_state(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pulumi
 import pytest
 
 from components.inventory import InventoryError
+from components.kolla import INFRASTRUCTURE_CPU_SHARES
 from components.passwords import ROTATION_RULES, rotation_problems, rotation_rule
 from offline.program import RecordingMocks, is_secret, is_secret_input, resolve, run_program, unwrap
 from tests.unit.inventory_fixtures import make_config
@@ -48,6 +49,16 @@ def test_every_container_replaces_delete_first_and_on_healthcheck_changes(run):
         assert reg.options is not None, reg.name
         assert reg.options.delete_before_replace is True, reg.name
         assert "healthcheck" in (reg.options.replace_on_changes or []), reg.name
+
+
+def test_only_the_shared_infrastructure_tiers_get_the_higher_cpu_weight(run):
+    """Under a boot storm the database, broker, load balancer and cache go first; every
+    other container keeps Docker's default weight (cpu_shares unset)."""
+    weights = {reg.inputs["name"]: reg.inputs.get("cpuShares") for reg in run.containers()}
+    infrastructure = {"mariadb", "mariadb_clustercheck", "rabbitmq", "haproxy", "keepalived", "memcached"}
+    assert {n for n, w in weights.items() if w} == infrastructure
+    assert {weights[n] for n in infrastructure} == {INFRASTRUCTURE_CPU_SHARES}
+    assert INFRASTRUCTURE_CPU_SHARES > 1024  # Docker's default weight
 
 
 def test_on_options_sees_every_resource_once_and_only_in_its_own_run():
