@@ -24,7 +24,7 @@ LOG_OPTS = {"max-size": "50m", "max-file": "5"}
 # load balancer, cache): four times Docker's default 1024. It only matters while the
 # host's CPUs are all busy, which is exactly a boot after a power loss, when every
 # service on the host starts at once; the services then find their database and broker
-# up instead of retrying against them. Measured in docs/ha-report.md (power-all).
+# up instead of retrying against them. Measured: README, "Tuning for failover".
 INFRASTRUCTURE_CPU_SHARES = 4096
 
 

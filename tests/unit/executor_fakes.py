@@ -147,7 +147,7 @@ class FakeWorld(Actions):
         container.restart = restart
         if cpu_shares:
             container.inputs["cpuShares"] = cpu_shares
-        self.event("update", client.url, self.daemon(client).containers[container_id].name)
+        self.event("update", client.url, container.name)
 
     def start_container(self, client: Any, container_id: str) -> None:
         self.daemon(client).containers[container_id].running = True
